@@ -1,0 +1,158 @@
+// Direct 2-D convolution kernels (any odd K). Layout: float32 NCHW, batch 1: x [Cin,H,W], y [Cout,H,W],
+// stride 1, zero padding pad = (K-1)/2. Used for K != 3, small channel counts and as the Winograd fallback.
+
+fn linear_id(wid: vec3u, nwg: vec3u, lid: u32) -> u32 { return (wid.x + wid.y * nwg.x) * 64u + lid; }
+
+// ---- weight preparation (run once per weight change) ----
+// Rewrites w [Cout,Cin,K,K] for a direct conv with input channels A and output channels B, as wp [A][K][K][B4]
+// (B4 = B rounded up to 4, zero filled) so that 4 output channels are one vec4 load.
+//   forward (flip = 0):   A = Cin,  B = Cout, wp[a,u,v,b] = w[b,a,u,v]
+//   input grad (flip = 1): A = Cout, B = Cin,  wp[a,u,v,b] = w[a,b,K-1-u,K-1-v]  (dx = conv(dy, flipped w^T))
+struct PrepParams { a: u32, b: u32, b4: u32, k: u32, flip: u32 }
+@group(0) @binding(0) var<uniform> pp: PrepParams;
+@group(0) @binding(1) var<storage, read> prep_w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> prep_out: array<f32>;
+
+@compute @workgroup_size(64)
+fn conv_prepare_direct(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let e = linear_id(wid, nwg, lid);
+  let k = pp.k;
+  if (e >= pp.a * k * k * pp.b4) { return; }
+  let b = e % pp.b4;
+  let v = (e / pp.b4) % k;
+  let u = (e / (pp.b4 * k)) % k;
+  let a = e / (pp.b4 * k * k);
+  var val = 0.0;
+  if (b < pp.b) {
+    if (pp.flip == 0u) {
+      val = prep_w[((b * pp.a + a) * k + u) * k + v];
+    } else {
+      val = prep_w[((a * pp.b + b) * k + (k - 1u - u)) * k + (k - 1u - v)];
+    }
+  }
+  prep_out[e] = val;
+}
+
+// ---- forward (and input grad, with flipped weights) ----
+// y[o,r,c] = bias[o] + Σ_{i,u,v} wp[i,u,v,o] x[i, r+u-pad, c+v-pad]
+// One thread: 4 output channels (wid.y) x 4 adjacent pixels of a row. The weight vec4 is the same for the whole
+// workgroup (uniform load); x is read with bounds checks.
+struct DirectParams { cin: u32, cout: u32, h: u32, w: u32, k: u32, cout4: u32, has_bias: u32, quads: u32 }
+@group(0) @binding(0) var<uniform> dp: DirectParams;
+@group(0) @binding(1) var<storage, read> d_x: array<f32>;
+@group(0) @binding(2) var<storage, read> d_w: array<vec4f>;
+@group(0) @binding(3) var<storage, read> d_b: array<f32>;
+@group(0) @binding(4) var<storage, read_write> d_y: array<f32>;
+
+fn load_x(i: u32, rr: i32, cc: i32) -> f32 {
+  let ok = cc >= 0 && cc < i32(dp.w);
+  let v = d_x[(i * dp.h + u32(rr)) * dp.w + u32(clamp(cc, 0, i32(dp.w) - 1))];
+  return select(0.0, v, ok);
+}
+
+@compute @workgroup_size(64)
+fn conv_direct(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let q = wid.x * 64u + lid;
+  if (q >= dp.quads) { return; }
+  let qw = (dp.w + 3u) / 4u;
+  let r = i32(q / qw);
+  let c0 = i32((q % qw) * 4u);
+  let ob = wid.y;
+  let o = ob * 4u;
+  let k = dp.k;
+  let pad = i32(k / 2u);
+  var bias = vec4f(0.0);
+  if (dp.has_bias != 0u) {
+    let last = dp.cout - 1u;
+    bias = vec4f(d_b[min(o, last)], d_b[min(o + 1u, last)], d_b[min(o + 2u, last)], d_b[min(o + 3u, last)]);
+  }
+  var a0 = bias; var a1 = bias; var a2 = bias; var a3 = bias;
+  let q4 = dp.cout4 / 4u;
+  for (var i = 0u; i < dp.cin; i++) {
+    for (var u = 0u; u < k; u++) {
+      let rr = r + i32(u) - pad;
+      if (rr < 0 || rr >= i32(dp.h)) { continue; }
+      for (var v = 0u; v < k; v++) {
+        let wv = d_w[((i * k + u) * k + v) * q4 + ob];
+        let cc = c0 + i32(v) - pad;
+        a0 += load_x(i, rr, cc) * wv;
+        a1 += load_x(i, rr, cc + 1) * wv;
+        a2 += load_x(i, rr, cc + 2) * wv;
+        a3 += load_x(i, rr, cc + 3) * wv;
+      }
+    }
+  }
+  let hw = dp.h * dp.w;
+  let base = u32(r) * dp.w + u32(c0);
+  let acc = array<vec4f, 4>(a0, a1, a2, a3);
+  for (var j = 0u; j < 4u; j++) {
+    if (u32(c0) + j >= dp.w) { break; }
+    for (var ch = 0u; ch < 4u; ch++) {
+      if (o + ch < dp.cout) { d_y[(o + ch) * hw + base + j] = acc[j][ch]; }
+    }
+  }
+}
+
+// ---- weight grad ----
+// dw[o,i,u,v] = Σ_{r,c} dy[o,r,c] x[i, r+u-pad, c+v-pad]
+// One thread: one (i,u,v) and 8 output channels (wid.y). The dy loads are uniform across the workgroup; the
+// row/column ranges are clipped to where x is inside the image, so the inner loop has no bounds checks.
+struct WgradParams { cin: u32, cout: u32, h: u32, w: u32, k: u32 }
+@group(0) @binding(0) var<uniform> wp: WgradParams;
+@group(0) @binding(1) var<storage, read> wg_x: array<f32>;
+@group(0) @binding(2) var<storage, read> wg_dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> wg_dw: array<f32>;
+
+@compute @workgroup_size(64)
+fn conv_wgrad(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let k = wp.k;
+  let j = wid.x * 64u + lid;
+  if (j >= wp.cin * k * k) { return; }
+  let i = j / (k * k);
+  let u = (j / k) % k;
+  let v = j % k;
+  let pad = k / 2u;
+  let hw = wp.h * wp.w;
+  let o0 = wid.y * 8u;
+  var dyo: array<u32, 8>;
+  for (var q = 0u; q < 8u; q++) { dyo[q] = min(o0 + q, wp.cout - 1u) * hw; }
+  // r + u - pad in [0, h)  <=>  r in [pad - u, h + pad - u) (clipped to [0, h))
+  let r_lo = u32(max(i32(pad) - i32(u), 0));
+  let r_hi = u32(min(i32(wp.h) + i32(pad) - i32(u), i32(wp.h)));
+  let c_lo = u32(max(i32(pad) - i32(v), 0));
+  let c_hi = u32(min(i32(wp.w) + i32(pad) - i32(v), i32(wp.w)));
+  var acc: array<f32, 8>;
+  for (var r = r_lo; r < r_hi; r++) {
+    let xrow = i * hw + (r + u - pad) * wp.w + v - pad;   // + c; u32 wrap-around cancels for c >= c_lo
+    let dyrow = r * wp.w;
+    for (var c = c_lo; c < c_hi; c++) {
+      let xv = wg_x[xrow + c];
+      for (var q = 0u; q < 8u; q++) { acc[q] += wg_dy[dyo[q] + dyrow + c] * xv; }
+    }
+  }
+  for (var q = 0u; q < 8u; q++) {
+    if (o0 + q < wp.cout) { wg_dw[(((o0 + q) * wp.cin + i) * k + u) * k + v] = acc[q]; }
+  }
+}
+
+// ---- bias grad ----
+// db[o] = Σ_p dy[o,p]; one thread per output channel.
+struct BgradParams { cout: u32, hw: u32 }
+@group(0) @binding(0) var<uniform> bg: BgradParams;
+@group(0) @binding(1) var<storage, read> bg_dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> bg_db: array<f32>;
+
+@compute @workgroup_size(64)
+fn conv_bgrad(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let o = wid.x * 64u + lid;
+  if (o >= bg.cout) { return; }
+  var s0 = 0.0; var s1 = 0.0; var s2 = 0.0; var s3 = 0.0;
+  let base = o * bg.hw;
+  let n4 = bg.hw / 4u;
+  for (var p = 0u; p < n4; p++) {
+    let b = base + p * 4u;
+    s0 += bg_dy[b]; s1 += bg_dy[b + 1u]; s2 += bg_dy[b + 2u]; s3 += bg_dy[b + 3u];
+  }
+  for (var p = n4 * 4u; p < bg.hw; p++) { s0 += bg_dy[base + p]; }
+  bg_db[o] = (s0 + s1) + (s2 + s3);
+}

@@ -1,0 +1,138 @@
+// Winograd F(4x4, 3x3) convolution (Lavin & Gray 2015), float32 NCHW, batch 1, K = 3, pad 1, stride 1.
+// The image is cut into tiles of 4x4 outputs; tile t = (ty, tx) reads the 6x6 input patch at (4ty-1, 4tx-1).
+//   U[ξ][i][o] = (G g_oi G^T)[ξ]          weights, once per weight change           (conv_wino_weights)
+//   V[ξ][t][i] = (B^T d_ti B)[ξ]          input transform                            (conv_wino_input)
+//   M[ξ][t][o] = Σ_i V[ξ][t][i] U[ξ][i][o] 36 GEMMs [T,Cin] x [Cin,Cout]              (shaders/matmul.wgsl)
+//   y[o, tile] = (A^T M[·][t][o] A) + b[o] output transform                           (conv_wino_output)
+// with ξ = 6 * row + col. Channels are handled 4 at a time as vec4 (Cin, Cout multiples of 4).
+// Scratch V and M hold a chunk of tile rows [ty0, ty0 + rows) so that each binding stays under the device limit.
+
+fn linear_id(wid: vec3u, nwg: vec3u, lid: u32) -> u32 { return (wid.x + wid.y * nwg.x) * 64u + lid; }
+
+// ---- weight transform ----
+// G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+// For a conv with input channels A and output channels B: forward (flip 0) g_ab = w[b,a]; input grad (flip 1)
+// g_ab = w[a,b] rotated by 180 degrees. Output U [36][A][B].
+struct WinoWParams { a: u32, b: u32, flip: u32 }
+@group(0) @binding(0) var<uniform> ww: WinoWParams;
+@group(0) @binding(1) var<storage, read> ww_w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ww_u: array<f32>;
+
+fn g_col(g0: f32, g1: f32, g2: f32) -> array<f32, 6> {
+  return array<f32, 6>(g0 * 0.25, -(g0 + g1 + g2) / 6.0, -(g0 - g1 + g2) / 6.0,
+    g0 / 24.0 + g1 / 12.0 + g2 / 6.0, g0 / 24.0 - g1 / 12.0 + g2 / 6.0, g2);
+}
+
+@compute @workgroup_size(64)
+fn conv_wino_weights(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let e = linear_id(wid, nwg, lid);
+  if (e >= ww.a * ww.b) { return; }
+  let a = e / ww.b;
+  let b = e % ww.b;
+  var g: array<f32, 9>;
+  for (var j = 0u; j < 9u; j++) {
+    if (ww.flip == 0u) { g[j] = ww_w[(b * ww.a + a) * 9u + j]; } else { g[j] = ww_w[(a * ww.b + b) * 9u + 8u - j]; }
+  }
+  // rows: Gg (6x3), column by column
+  let c0 = g_col(g[0], g[3], g[6]);
+  let c1 = g_col(g[1], g[4], g[7]);
+  let c2 = g_col(g[2], g[5], g[8]);
+  let plane = ww.a * ww.b;
+  for (var r = 0u; r < 6u; r++) {
+    let row = g_col(c0[r], c1[r], c2[r]);   // (G g G^T)[r][·]
+    for (var c = 0u; c < 6u; c++) { ww_u[(r * 6u + c) * plane + e] = row[c]; }
+  }
+}
+
+// ---- input transform ----
+// B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+struct WinoInParams { cin: u32, h: u32, w: u32, tw: u32, ty0: u32, tiles: u32 }
+@group(0) @binding(0) var<uniform> wi: WinoInParams;
+@group(0) @binding(1) var<storage, read> wi_x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> wi_v: array<vec4f>;
+
+fn bt(d0: vec4f, d1: vec4f, d2: vec4f, d3: vec4f, d4: vec4f, d5: vec4f) -> array<vec4f, 6> {
+  return array<vec4f, 6>(
+    4.0 * d0 - 5.0 * d2 + d4,
+    -4.0 * (d1 + d2) + d3 + d4,
+    4.0 * (d1 - d2) - d3 + d4,
+    2.0 * (d3 - d1) - d2 + d4,
+    2.0 * (d1 - d3) - d2 + d4,
+    4.0 * d1 - 5.0 * d3 + d5);
+}
+
+fn load_x4(i: u32, r: i32, c: i32) -> vec4f {
+  let inside = r >= 0 && r < i32(wi.h) && c >= 0 && c < i32(wi.w);
+  let hw = wi.h * wi.w;
+  let idx = u32(clamp(r, 0, i32(wi.h) - 1)) * wi.w + u32(clamp(c, 0, i32(wi.w) - 1)) + i * hw;
+  let v = vec4f(wi_x[idx], wi_x[idx + hw], wi_x[idx + 2u * hw], wi_x[idx + 3u * hw]);
+  return select(vec4f(0.0), v, inside);
+}
+
+@compute @workgroup_size(64)
+fn conv_wino_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let cin4 = wi.cin / 4u;
+  let e = linear_id(wid, nwg, lid);
+  if (e >= wi.tiles * cin4) { return; }
+  let t = e / cin4;                 // tile within the chunk
+  let iq = e % cin4;
+  let tg = t + wi.ty0 * wi.tw;       // tile in the image
+  let r0 = i32(tg / wi.tw) * 4 - 1;
+  let c0 = i32(tg % wi.tw) * 4 - 1;
+  var rows: array<array<vec4f, 6>, 6>;
+  for (var a = 0; a < 6; a++) {
+    let r = r0 + a;
+    rows[a] = bt(load_x4(iq * 4u, r, c0), load_x4(iq * 4u, r, c0 + 1), load_x4(iq * 4u, r, c0 + 2),
+                 load_x4(iq * 4u, r, c0 + 3), load_x4(iq * 4u, r, c0 + 4), load_x4(iq * 4u, r, c0 + 5));
+  }
+  let plane = wi.tiles * cin4;       // vec4s per ξ
+  for (var c = 0u; c < 6u; c++) {
+    let col = bt(rows[0][c], rows[1][c], rows[2][c], rows[3][c], rows[4][c], rows[5][c]);
+    for (var r = 0u; r < 6u; r++) { wi_v[(r * 6u + c) * plane + e] = col[r]; }
+  }
+}
+
+// ---- output transform ----
+// A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+struct WinoOutParams { cout: u32, h: u32, w: u32, tw: u32, ty0: u32, tiles: u32, has_bias: u32 }
+@group(0) @binding(0) var<uniform> wo: WinoOutParams;
+@group(0) @binding(1) var<storage, read> wo_m: array<vec4f>;
+@group(0) @binding(2) var<storage, read> wo_b: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> wo_y: array<f32>;
+
+fn at(m0: vec4f, m1: vec4f, m2: vec4f, m3: vec4f, m4: vec4f, m5: vec4f) -> array<vec4f, 4> {
+  let s12 = m1 + m2; let d12 = m1 - m2;
+  let s34 = m3 + m4; let d34 = m3 - m4;
+  return array<vec4f, 4>(m0 + s12 + s34, d12 + 2.0 * d34, s12 + 4.0 * s34, d12 + 8.0 * d34 + m5);
+}
+
+@compute @workgroup_size(64)
+fn conv_wino_output(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let cout4 = wo.cout / 4u;
+  let e = linear_id(wid, nwg, lid);
+  if (e >= wo.tiles * cout4) { return; }
+  let t = e / cout4;
+  let oq = e % cout4;
+  let tg = t + wo.ty0 * wo.tw;
+  let r0 = (tg / wo.tw) * 4u;
+  let c0 = (tg % wo.tw) * 4u;
+  let plane = wo.tiles * cout4;
+  var rows: array<array<vec4f, 4>, 6>;   // (M A)[row][·]
+  for (var r = 0u; r < 6u; r++) {
+    let b = r * 6u * plane + e;
+    rows[r] = at(wo_m[b], wo_m[b + plane], wo_m[b + 2u * plane], wo_m[b + 3u * plane], wo_m[b + 4u * plane], wo_m[b + 5u * plane]);
+  }
+  var bias = vec4f(0.0);
+  if (wo.has_bias != 0u) { bias = wo_b[oq]; }
+  let hw = wo.h * wo.w;
+  for (var c = 0u; c < 4u; c++) {
+    if (c0 + c >= wo.w) { break; }
+    let col = at(rows[0][c], rows[1][c], rows[2][c], rows[3][c], rows[4][c], rows[5][c]);
+    for (var r = 0u; r < 4u; r++) {
+      if (r0 + r >= wo.h) { break; }
+      let base = (oq * 4u) * hw + (r0 + r) * wo.w + c0 + c;
+      let val = col[r] + bias;
+      wo_y[base] = val.x; wo_y[base + hw] = val.y; wo_y[base + 2u * hw] = val.z; wo_y[base + 3u * hw] = val.w;
+    }
+  }
+}

@@ -1,0 +1,212 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { openDawnGpu } from '../../src/gpu/dawn.ts';
+import { PainterlyError, type Gpu } from '../../src/gpu/device.ts';
+import { run } from '../../src/gpu/kernel.ts';
+import { createTensor, poison, readTensor, uploadTensor, writeTensor } from '../../src/gpu/tensor.ts';
+import {
+  conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convAlgorithmFor, prepareConv,
+  winogradChunkRows, type ConvAlgorithm,
+} from '../../src/ops/conv2d.ts';
+import { bindMatmul, matmul } from '../../src/ops/matmul.ts';
+import * as ref from '../../src/reference/conv2d.ts';
+import { t64 } from '../../src/reference/tensor.ts';
+import { assertClose, checkGradient, nextSeed, randArray, testGpu } from '../helpers.ts';
+
+const test = suite('conv2d');
+
+// float32 sums of up to 512*9 products: direct lands near 1e-6 relative to max|want|, Winograd F(4x4,3x3) near
+// 1e-5 (its transforms scale values by up to ~10^2 before cancelling).
+const RTOL_DIRECT = 2e-5;
+const RTOL_WINO = 1e-4;
+
+interface Case { cin: number; cout: number; h: number; w: number; k: number }
+
+async function checkAll(gpu: Gpu, c: Case, algorithm: ConvAlgorithm, expect?: string): Promise<void> {
+  const { cin, cout, h, w, k } = c;
+  const x = t64([cin, h, w], randArray(cin * h * w, nextSeed()));
+  const wt = t64([cout, cin, k, k], randArray(cout * cin * k * k, nextSeed(), -0.5, 0.5));
+  const b = t64([cout], randArray(cout, nextSeed()));
+  const dy = t64([cout, h, w], randArray(cout * h * w, nextSeed()));
+  const gx = uploadTensor(gpu, x.data, x.shape, 'x');
+  const gw = uploadTensor(gpu, wt.data, wt.shape, 'w');
+  const gb = uploadTensor(gpu, b.data, b.shape, 'b');
+  const gdy = uploadTensor(gpu, dy.data, dy.shape, 'dy');
+  const gy = createTensor(gpu, [cout, h, w], 'y');
+  const gdx = createTensor(gpu, [cin, h, w], 'dx');
+  const gdw = createTensor(gpu, wt.shape, 'dw');
+  const gdb = createTensor(gpu, [cout], 'db');
+  for (const t of [gy, gdx, gdw, gdb]) poison(gpu, t);
+  const layer = prepareConv(gpu, gw, gb, { algorithm });
+  const algo = convAlgorithmFor(gpu, layer, h, w);
+  if (expect) assert.equal(algo, { forward: expect, input: expect }, 'algorithm');
+  run(gpu, [
+    ...conv2dForward(gpu, layer, gx, gy), ...conv2dBackwardInput(gpu, layer, gdy, gdx),
+    ...conv2dBackwardWeight(gpu, gx, gdy, gdw), ...conv2dBackwardBias(gpu, gdy, gdb),
+  ]);
+  const what = `[${cin}->${cout} ${h}x${w} K${k}]`;
+  const tol = (a: string) => (a === 'winograd' ? RTOL_WINO : RTOL_DIRECT);
+  assertClose(await readTensor(gpu, gy), ref.conv2dForward(x, wt, b).data, tol(algo.forward), `forward ${algo.forward} ${what}`);
+  assertClose(await readTensor(gpu, gdx), ref.conv2dBackwardInput(dy, wt).data, tol(algo.input), `input grad ${algo.input} ${what}`);
+  assertClose(await readTensor(gpu, gdw), ref.conv2dBackwardWeight(x, dy, k).data, RTOL_DIRECT, `weight grad ${what}`);
+  assertClose(await readTensor(gpu, gdb), ref.conv2dBackwardBias(dy).data, RTOL_DIRECT, `bias grad ${what}`);
+}
+
+const small: Case[] = [
+  { cin: 3, cout: 5, h: 7, w: 9, k: 3 },
+  { cin: 3, cout: 5, h: 1, w: 1, k: 3 },
+  { cin: 2, cout: 3, h: 6, w: 5, k: 1 },
+  { cin: 3, cout: 4, h: 9, w: 11, k: 5 },
+  { cin: 5, cout: 9, h: 67, w: 3, k: 3 },     // past the direct kernel's 64-quad workgroup and 8-channel blocks
+];
+for (const c of small) {
+  test(`direct ${c.cin}->${c.cout} ${c.h}x${c.w} K${c.k} matches float64`, async () => {
+    await checkAll(await testGpu(), c, 'auto', 'direct');
+  });
+}
+
+const winoCases: Case[] = [
+  { cin: 4, cout: 8, h: 1, w: 1, k: 3 },
+  { cin: 8, cout: 12, h: 13, w: 17, k: 3 },   // partial tiles on both edges
+  { cin: 12, cout: 4, h: 4, w: 8, k: 3 },     // exact tiles
+  { cin: 68, cout: 72, h: 9, w: 70, k: 3 },   // past the GEMM's 64-column and 8-row blocks
+];
+for (const c of winoCases) {
+  for (const algorithm of ['winograd', 'direct'] as const) {
+    test(`${algorithm} ${c.cin}->${c.cout} ${c.h}x${c.w} matches float64`, async () => {
+      await checkAll(await testGpu(), c, algorithm, algorithm);
+    });
+  }
+}
+
+// VGG19 layer shapes at small images, with the algorithm the library picks.
+const vgg: Case[] = [
+  { cin: 3, cout: 64, h: 20, w: 18, k: 3 },
+  { cin: 64, cout: 64, h: 20, w: 18, k: 3 },
+  { cin: 128, cout: 256, h: 9, w: 7, k: 3 },
+  { cin: 512, cout: 512, h: 5, w: 3, k: 3 },
+];
+for (const c of vgg) {
+  test(`VGG ${c.cin}->${c.cout} at ${c.h}x${c.w} matches float64`, async () => {
+    await checkAll(await testGpu(), c, 'auto', c.cin === 3 ? undefined : 'winograd');
+  });
+}
+
+test('Winograd chunked by tile rows under a tiny binding limit matches float64 and the unchunked result', async () => {
+  const limit = 16 * 1024;
+  const small = await openDawnGpu({ maxStorageBindingBytes: limit });
+  try {
+    const big = await testGpu();
+    const c = { cin: 8, cout: 8, h: 19, w: 24, k: 3 };
+    assert.ok(winogradChunkRows(small, 8, 8, c.h, c.w) < Math.ceil(c.h / 4), 'the limit must force several chunks');
+    assert.ok(winogradChunkRows(small, 8, 8, c.h, c.w) >= 1);
+    await checkAll(small, c, 'winograd', 'winograd');
+    // Same data on both devices: the chunked result equals the unchunked one (same arithmetic per tile).
+    const x = randArray(c.cin * c.h * c.w, nextSeed());
+    const w = randArray(c.cout * c.cin * 9, nextSeed(), -0.5, 0.5);
+    const b = randArray(c.cout, nextSeed());
+    const outs: Float32Array[] = [];
+    for (const gpu of [small, big]) {
+      const gx = uploadTensor(gpu, x, [c.cin, c.h, c.w], 'x');
+      const layer = prepareConv(gpu, uploadTensor(gpu, w, [c.cout, c.cin, 3, 3], 'w'), uploadTensor(gpu, b, [c.cout], 'b'),
+        { algorithm: 'winograd' });
+      const gy = createTensor(gpu, [c.cout, c.h, c.w], 'y');
+      poison(gpu, gy);
+      const steps = conv2dForward(gpu, layer, gx, gy);
+      assert.ok(gpu === big ? steps.length === 3 : steps.length > 3, 'chunk count');
+      run(gpu, steps);
+      outs.push(await readTensor(gpu, gy));
+    }
+    assertClose(outs[0], outs[1], 0, 'chunked vs unchunked');
+  } finally {
+    small.destroy();
+  }
+});
+
+test('steps bound once give fresh results when re-encoded after inputs change', async () => {
+  const gpu = await testGpu();
+  const c = { cin: 8, cout: 8, h: 10, w: 9, k: 3 };
+  const gx = createTensor(gpu, [c.cin, c.h, c.w], 'x');
+  const wt = t64([c.cout, c.cin, 3, 3], randArray(c.cout * c.cin * 9, nextSeed()));
+  const b = t64([c.cout], randArray(c.cout, nextSeed()));
+  const layer = prepareConv(gpu, uploadTensor(gpu, wt.data, wt.shape, 'w'), uploadTensor(gpu, b.data, b.shape, 'b'));
+  const gy = createTensor(gpu, [c.cout, c.h, c.w], 'y');
+  const steps = conv2dForward(gpu, layer, gx, gy);
+  for (let it = 0; it < 2; it++) {
+    const x = t64(gx.shape, randArray(gx.size, nextSeed()));
+    writeTensor(gpu, gx, x.data);
+    poison(gpu, gy);
+    run(gpu, steps);
+    assertClose(await readTensor(gpu, gy), ref.conv2dForward(x, wt, b).data, RTOL_WINO, `iteration ${it}`);
+  }
+});
+
+test('bad shapes throw one-line PainterlyErrors', async () => {
+  const gpu = await testGpu();
+  const w = createTensor(gpu, [4, 3, 3, 3], 'w');
+  const b = createTensor(gpu, [4], 'b');
+  assert.throws(() => prepareConv(gpu, createTensor(gpu, [4, 3, 2, 2], 'w2'), b), (e: Error) => e instanceof PainterlyError && /odd K/.test(e.message));
+  assert.throws(() => prepareConv(gpu, w, createTensor(gpu, [5], 'b5')), (e: Error) => e instanceof PainterlyError && /bias \[4\]/.test(e.message));
+  assert.throws(() => prepareConv(gpu, w, b, { algorithm: 'winograd' }), (e: Error) => e instanceof PainterlyError && /Winograd/.test(e.message));
+  const layer = prepareConv(gpu, w, b);
+  const x = createTensor(gpu, [3, 5, 6], 'x');
+  assert.throws(() => conv2dForward(gpu, layer, createTensor(gpu, [2, 5, 6], 'x2'), createTensor(gpu, [4, 5, 6], 'y')),
+    (e: Error) => e instanceof PainterlyError && /expected x \[3,H,W\]/.test(e.message));
+  assert.throws(() => conv2dForward(gpu, layer, x, createTensor(gpu, [4, 6, 5], 'y')),
+    (e: Error) => e instanceof PainterlyError && /expected y \[4,5,6\]/.test(e.message) && !e.message.includes('\n'));
+});
+
+test('reference backward matches finite differences (K = 3 and K = 1)', () => {
+  for (const [cin, cout, h, w, k] of [[2, 3, 4, 5, 3], [3, 2, 3, 2, 1], [1, 2, 5, 4, 5]]) {
+    const x = t64([cin, h, w], randArray(cin * h * w, nextSeed()));
+    const wt = t64([cout, cin, k, k], randArray(cout * cin * k * k, nextSeed()));
+    const b = t64([cout], randArray(cout, nextSeed()));
+    const g = randArray(cout * h * w, nextSeed()); // L = Σ g · y, so dL/dy = g
+    const dy = t64([cout, h, w], g);
+    const loss = (xs: Float64Array, ws: Float64Array, bs: Float64Array) =>
+      ref.conv2dForward(t64(x.shape, xs), t64(wt.shape, ws), t64(b.shape, bs)).data.reduce((a, y, i) => a + g[i] * y, 0);
+    checkGradient((v) => loss(v, wt.data, b.data), x.data, ref.conv2dBackwardInput(dy, wt).data, `dx K${k}`);
+    checkGradient((v) => loss(x.data, v, b.data), wt.data, ref.conv2dBackwardWeight(x, dy, k).data, `dw K${k}`);
+    checkGradient((v) => loss(x.data, wt.data, v), b.data, ref.conv2dBackwardBias(dy).data, `db K${k}`);
+  }
+});
+
+function matmul64(a: Float64Array, b: Float64Array, m: number, n: number, k: number): Float64Array {
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let l = 0; l < k; l++) {
+    const av = a[i * k + l];
+    for (let j = 0; j < n; j++) c[i * n + j] += av * b[l * n + j];
+  }
+  return c;
+}
+
+test('matmul matches float64 (odd M, N past the 64-column block, batched)', async () => {
+  const gpu = await testGpu();
+  for (const [m, n, k] of [[1, 4, 4], [13, 68, 12], [67, 132, 36]]) {
+    const a = randArray(m * k, nextSeed());
+    const b = randArray(k * n, nextSeed());
+    const ga = uploadTensor(gpu, a, [m, k], 'a');
+    const gb = uploadTensor(gpu, b, [k, n], 'b');
+    const gc = createTensor(gpu, [m, n], 'c');
+    poison(gpu, gc);
+    run(gpu, [matmul(gpu, ga, gb, gc)]);
+    assertClose(await readTensor(gpu, gc), matmul64(a, b, m, n, k), 1e-5, `matmul ${m}x${n}x${k}`);
+  }
+  const [m, n, k, batch] = [9, 8, 8, 3];
+  const a = randArray(batch * m * k, nextSeed());
+  const b = randArray(batch * k * n, nextSeed());
+  const ga = uploadTensor(gpu, a, [batch, m, k], 'a');
+  const gb = uploadTensor(gpu, b, [batch, k, n], 'b');
+  const gc = createTensor(gpu, [batch, m, n], 'c');
+  poison(gpu, gc);
+  run(gpu, [bindMatmul(gpu, ga.buffer, gb.buffer, gc.buffer, { m, n, k, batch })]);
+  const got = await readTensor(gpu, gc);
+  for (let i = 0; i < batch; i++) {
+    assertClose(got.subarray(i * m * n, (i + 1) * m * n),
+      matmul64(a.subarray(i * m * k, (i + 1) * m * k), b.subarray(i * k * n, (i + 1) * k * n), m, n, k), 1e-5, `batch ${i}`);
+  }
+  assert.throws(() => matmul(gpu, ga, gb, gc), (e: Error) => e instanceof PainterlyError);
+  assert.throws(() => bindMatmul(gpu, ga.buffer, gb.buffer, gc.buffer, { m: 4, n: 6, k: 4 }), (e: Error) => e instanceof PainterlyError);
+});
+
+test.run();
