@@ -46,9 +46,13 @@ fn conv_wino_weights(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
 
 // ---- input transform ----
 // B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+// ALIGNED (W % 4 == 0): each patch row of a channel is read as three aligned vec4s (columns 4tx-4 .. 4tx+7), since
+// lavapipe moves vec4s about three times faster than scalars; otherwise six scalar loads.
+override ALIGNED: bool = true;
+
 struct WinoInParams { cin: u32, h: u32, w: u32, tw: u32, ty0: u32, tiles: u32 }
 @group(0) @binding(0) var<uniform> wi: WinoInParams;
-@group(0) @binding(1) var<storage, read> wi_x: array<f32>;
+@group(0) @binding(1) var<storage, read> wi_x: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> wi_v: array<vec4f>;
 
 fn bt(d0: vec4f, d1: vec4f, d2: vec4f, d3: vec4f, d4: vec4f, d5: vec4f) -> array<vec4f, 6> {
@@ -61,12 +65,25 @@ fn bt(d0: vec4f, d1: vec4f, d2: vec4f, d3: vec4f, d4: vec4f, d5: vec4f) -> array
     4.0 * d1 - 5.0 * d3 + d5);
 }
 
-fn load_x4(i: u32, r: i32, c: i32) -> vec4f {
-  let inside = r >= 0 && r < i32(wi.h) && c >= 0 && c < i32(wi.w);
-  let hw = wi.h * wi.w;
-  let idx = u32(clamp(r, 0, i32(wi.h) - 1)) * wi.w + u32(clamp(c, 0, i32(wi.w) - 1)) + i * hw;
-  let v = vec4f(wi_x[idx], wi_x[idx + hw], wi_x[idx + 2u * hw], wi_x[idx + 3u * hw]);
-  return select(vec4f(0.0), v, inside);
+fn x_at(e: u32) -> f32 { return wi_x[e >> 2u][e & 3u]; }
+
+// Patch row r of channel i: columns c0-1 .. c0+4, zero outside the image.
+fn patch_row(i: u32, r: i32, c0: i32) -> array<f32, 6> {
+  var d = array<f32, 6>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+  if (r < 0 || r >= i32(wi.h)) { return d; }
+  let row = (i * wi.h + u32(r)) * wi.w;
+  if (ALIGNED) {
+    let q = (row + u32(c0)) >> 2u;                    // vec4 holding columns c0 .. c0+3
+    let mid = wi_x[q];
+    let left = select(vec4f(0.0), wi_x[max(q, 1u) - 1u], c0 > 0);
+    let right = select(vec4f(0.0), wi_x[q + 1u], u32(c0) + 4u < wi.w);
+    return array<f32, 6>(left.w, mid.x, mid.y, mid.z, mid.w, right.x);
+  }
+  for (var j = 0; j < 6; j++) {
+    let c = c0 - 1 + j;
+    if (c >= 0 && c < i32(wi.w)) { d[j] = x_at(row + u32(c)); }
+  }
+  return d;
 }
 
 @compute @workgroup_size(64)
@@ -78,12 +95,15 @@ fn conv_wino_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
   let iq = e % cin4;
   let tg = t + wi.ty0 * wi.tw;       // tile in the image
   let r0 = i32(tg / wi.tw) * 4 - 1;
-  let c0 = i32(tg % wi.tw) * 4 - 1;
+  let c0 = i32(tg % wi.tw) * 4;      // first output column; the patch starts at c0 - 1
   var rows: array<array<vec4f, 6>, 6>;
   for (var a = 0; a < 6; a++) {
-    let r = r0 + a;
-    rows[a] = bt(load_x4(iq * 4u, r, c0), load_x4(iq * 4u, r, c0 + 1), load_x4(iq * 4u, r, c0 + 2),
-                 load_x4(iq * 4u, r, c0 + 3), load_x4(iq * 4u, r, c0 + 4), load_x4(iq * 4u, r, c0 + 5));
+    let p0 = patch_row(iq * 4u, r0 + a, c0);
+    let p1 = patch_row(iq * 4u + 1u, r0 + a, c0);
+    let p2 = patch_row(iq * 4u + 2u, r0 + a, c0);
+    let p3 = patch_row(iq * 4u + 3u, r0 + a, c0);
+    rows[a] = bt(vec4f(p0[0], p1[0], p2[0], p3[0]), vec4f(p0[1], p1[1], p2[1], p3[1]), vec4f(p0[2], p1[2], p2[2], p3[2]),
+                 vec4f(p0[3], p1[3], p2[3], p3[3]), vec4f(p0[4], p1[4], p2[4], p3[4]), vec4f(p0[5], p1[5], p2[5], p3[5]));
   }
   let plane = wi.tiles * cin4;       // vec4s per ξ
   for (var c = 0u; c < 6u; c++) {
@@ -94,11 +114,12 @@ fn conv_wino_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
 
 // ---- output transform ----
 // A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+// ALIGNED (W % 4 == 0): each output row of a tile and channel is one aligned vec4 store.
 struct WinoOutParams { cout: u32, h: u32, w: u32, tw: u32, ty0: u32, tiles: u32, has_bias: u32 }
 @group(0) @binding(0) var<uniform> wo: WinoOutParams;
 @group(0) @binding(1) var<storage, read> wo_m: array<vec4f>;
 @group(0) @binding(2) var<storage, read> wo_b: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> wo_y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> wo_y: array<vec4f>;
 
 fn at(m0: vec4f, m1: vec4f, m2: vec4f, m3: vec4f, m4: vec4f, m5: vec4f) -> array<vec4f, 4> {
   let s12 = m1 + m2; let d12 = m1 - m2;
@@ -117,22 +138,30 @@ fn conv_wino_output(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) 
   let r0 = (tg / wo.tw) * 4u;
   let c0 = (tg % wo.tw) * 4u;
   let plane = wo.tiles * cout4;
-  var rows: array<array<vec4f, 4>, 6>;   // (M A)[row][·]
+  var rows: array<array<vec4f, 4>, 6>;   // (M A)[row][·], vec4 over 4 channels
   for (var r = 0u; r < 6u; r++) {
     let b = r * 6u * plane + e;
     rows[r] = at(wo_m[b], wo_m[b + plane], wo_m[b + 2u * plane], wo_m[b + 3u * plane], wo_m[b + 4u * plane], wo_m[b + 5u * plane]);
   }
   var bias = vec4f(0.0);
   if (wo.has_bias != 0u) { bias = wo_b[oq]; }
-  let hw = wo.h * wo.w;
+  var out: array<array<vec4f, 4>, 4>;    // out[col][row], vec4 over 4 channels
   for (var c = 0u; c < 4u; c++) {
-    if (c0 + c >= wo.w) { break; }
-    let col = at(rows[0][c], rows[1][c], rows[2][c], rows[3][c], rows[4][c], rows[5][c]);
-    for (var r = 0u; r < 4u; r++) {
-      if (r0 + r >= wo.h) { break; }
-      let base = (oq * 4u) * hw + (r0 + r) * wo.w + c0 + c;
-      let val = col[r] + bias;
-      wo_y[base] = val.x; wo_y[base + hw] = val.y; wo_y[base + 2u * hw] = val.z; wo_y[base + 3u * hw] = val.w;
+    out[c] = at(rows[0][c], rows[1][c], rows[2][c], rows[3][c], rows[4][c], rows[5][c]);
+  }
+  let hw = wo.h * wo.w;
+  for (var r = 0u; r < 4u; r++) {
+    if (r0 + r >= wo.h) { break; }
+    for (var ch = 0u; ch < 4u; ch++) {
+      let e0 = (oq * 4u + ch) * hw + (r0 + r) * wo.w + c0;
+      let v = vec4f(out[0][r][ch], out[1][r][ch], out[2][r][ch], out[3][r][ch]) + bias[ch];
+      if (ALIGNED) {
+        wo_y[e0 >> 2u] = v;
+      } else {
+        for (var c = 0u; c < 4u; c++) {
+          if (c0 + c < wo.w) { wo_y[(e0 + c) >> 2u][(e0 + c) & 3u] = v[c]; }
+        }
+      }
     }
   }
 }

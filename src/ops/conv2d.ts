@@ -158,13 +158,14 @@ function winogradSteps(gpu: Gpu, layer: ConvLayer, p: Prepared, x: Tensor, y: Te
   // Scratch is allocated here, at bind time, and reused by every encode of these steps.
   const v = storage(gpu, 36 * maxTiles * p.a * 4, `${label}.V`);
   const m = storage(gpu, 36 * maxTiles * p.b * 4, `${label}.M`);
+  const aligned = { ALIGNED: w % 4 === 0 ? 1 : 0 };
   const steps: Step[] = [];
   for (let ty0 = 0; ty0 < th; ty0 += rows) {
     const tiles = Math.min(rows, th - ty0) * tw;
-    steps.push(bind(gpu, winoInputSpec, { wi_x: x.buffer, wi_v: v }, { cin: p.a, h, w, tw, ty0, tiles },
+    steps.push(bind(gpu, { ...winoInputSpec, constants: aligned }, { wi_x: x.buffer, wi_v: v }, { cin: p.a, h, w, tw, ty0, tiles },
       fold(Math.ceil((tiles * p.a) / 4 / 64)), `${label} wino_input`));
     steps.push(bindMatmul(gpu, v, p.wino!, m, { m: tiles, n: p.b, k: p.a, batch: 36 }, `${label} wino_gemm`));
-    steps.push(bind(gpu, winoOutputSpec, { wo_m: m, wo_b: bias ?? layer.zeros, wo_y: y.buffer },
+    steps.push(bind(gpu, { ...winoOutputSpec, constants: aligned }, { wo_m: m, wo_b: bias ?? layer.zeros, wo_y: y.buffer },
       { cout: p.b, h, w, tw, ty0, tiles, has_bias: bias ? 1 : 0 },
       fold(Math.ceil((tiles * p.b) / 4 / 64)), `${label} wino_output`));
   }

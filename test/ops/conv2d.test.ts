@@ -69,6 +69,8 @@ const winoCases: Case[] = [
   { cin: 4, cout: 8, h: 1, w: 1, k: 3 },
   { cin: 8, cout: 12, h: 13, w: 17, k: 3 },   // partial tiles on both edges
   { cin: 12, cout: 4, h: 4, w: 8, k: 3 },     // exact tiles
+  { cin: 8, cout: 12, h: 11, w: 12, k: 3 },   // W % 4 == 0: vec4 loads and stores, partial tiles at the bottom
+  { cin: 16, cout: 8, h: 7, w: 4, k: 3 },     // one tile column: both row neighbours outside the image
   { cin: 68, cout: 72, h: 9, w: 70, k: 3 },   // past the GEMM's 64-column and 8-row blocks
 ];
 for (const c of winoCases) {

@@ -1,0 +1,49 @@
+// Benchmark helpers: time bound Steps on the GPU (submit + onSubmittedWorkDone, median of several runs after an
+// untimed warm-up that also compiles the pipelines), and format tables.
+import type { Gpu } from '../src/gpu/device.ts';
+import { encodeSteps, type Step } from '../src/gpu/kernel.ts';
+
+export interface Timing {
+  /** Median seconds per execution of the steps. */
+  median: number;
+  min: number;
+  runs: number;
+  /** Executions of the steps per timed submit (short kernels are repeated to dwarf the submit overhead). */
+  reps: number;
+}
+
+async function submitTimed(gpu: Gpu, steps: Step[], reps: number): Promise<number> {
+  const enc = gpu.device.createCommandEncoder({ label: 'bench' });
+  const pass = enc.beginComputePass({ label: 'bench' });
+  for (let r = 0; r < reps; r++) encodeSteps(pass, steps);
+  pass.end();
+  const cb = enc.finish();
+  const t0 = performance.now();
+  gpu.device.queue.submit([cb]);
+  await gpu.device.queue.onSubmittedWorkDone();
+  gpu.checkAlive();
+  return (performance.now() - t0) / 1000;
+}
+
+/**
+ * Times `steps`: one untimed warm-up, then `runs` timed submits; kernels under `minSeconds` per execution are
+ * repeated inside one submit so that each sample lasts at least about that long.
+ */
+export async function timeSteps(gpu: Gpu, steps: Step[], opts: { runs?: number; minSeconds?: number } = {}): Promise<Timing> {
+  const runs = opts.runs ?? 5;
+  const minSeconds = opts.minSeconds ?? 0.05;
+  const first = await submitTimed(gpu, steps, 1); // warm-up (pipeline compilation, first touch of buffers)
+  const again = await submitTimed(gpu, steps, 1);
+  const reps = Math.max(1, Math.min(50, Math.ceil(minSeconds / Math.max(Math.min(first, again), 1e-6))));
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) samples.push((await submitTimed(gpu, steps, reps)) / reps);
+  samples.sort((a, b) => a - b);
+  return { median: samples[Math.floor(samples.length / 2)], min: samples[0], runs, reps };
+}
+
+export function table(header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => line(r.map(String)))].join('\n');
+}
