@@ -23,11 +23,12 @@ export function randomBytes(dtype: string, n: number, seed: number): Uint8Array 
   const r = rng(seed);
   const out = new Uint8Array(n * BYTES[dtype]);
   const dv = new DataView(out.buffer);
+  // Random sign and mantissa, exponent within 8 binades below 2 (finite, plausible for weights); one draw each.
   for (let i = 0; i < n; i++) {
-    // random sign and mantissa, exponents near 1.0 (finite, and in a plausible range for weights)
-    if (dtype === 'F32') dv.setFloat32(4 * i, (r() - 0.5) * 2 ** (Math.floor(r() * 8) - 6), true);
-    else if (dtype === 'F16') dv.setUint16(2 * i, (Math.floor(r() * 65536) & 0x83ff) | ((10 + Math.floor(r() * 8)) << 10), true);
-    else dv.setUint16(2 * i, (Math.floor(r() * 65536) & 0x807f) | ((120 + Math.floor(r() * 8)) << 7), true);
+    const x = (r() * 4294967296) >>> 0;
+    if (dtype === 'F32') dv.setUint32(4 * i, ((x & 0x807fffff) | ((120 + ((x >>> 23) & 7)) << 23)) >>> 0, true);
+    else if (dtype === 'F16') dv.setUint16(2 * i, (x & 0x83ff) | ((8 + ((x >>> 10) & 7)) << 10), true);
+    else dv.setUint16(2 * i, (x & 0x807f) | ((120 + ((x >>> 7) & 7)) << 7), true);
   }
   return out;
 }
