@@ -1,0 +1,144 @@
+// The loss of Gatys et al. (2016) and its gradient w.r.t. the image, as one recorded GPU program:
+//   L = α Σ_c L_content(c) + β Σ_l w_l E_l + γ L_tv
+//   L_content = ½ Σ (F − P)²                       at each content layer
+//   E_l = 1/(4 N_l² M_l²) Σ (G_l − A_l)²,  G_l = F_l F_lᵀ   at each style layer
+// One evaluate() is one submit (forward, losses, backward) and one readback of the loss terms.
+import { PainterlyError, type Gpu } from '../gpu/device.ts';
+import { encodeSteps, type Step } from '../gpu/kernel.ts';
+import { readBuffers, type Tensor } from '../gpu/tensor.ts';
+import { backwardInto, deepest, forwardFrom, planVgg19, type BackwardProgram, type Pooling, type Vgg19, type Vgg19Plan } from '../nets/vgg19.ts';
+import { contentLoss, createScalars, styleLoss, tvLoss } from '../ops/loss.ts';
+
+export type LossNormalization = 'paper' | 'scale-free';
+
+export interface LossConfig {
+  contentLayers: string[];
+  styleLayers: string[];
+  /** w_l per style layer (same length as styleLayers). */
+  styleLayerWeights: number[];
+  contentWeight: number;
+  styleWeight: number;
+  tvWeight: number;
+  /**
+   * 'paper': the sums above. 'scale-free': the content term is divided by its element count N·M, and the TV term by
+   * the image's pixel count, so weights keep their meaning across image sizes (E_l is already size-normalised).
+   */
+  normalization: LossNormalization;
+}
+
+export interface LossTerms {
+  /** Raw (unweighted) sums: Σ over content layers of L_content, Σ_l w_l E_l, L_tv. */
+  content: number;
+  style: number;
+  tv: number;
+  /** α·content + β·style + γ·tv (with the normalisation applied). */
+  total: number;
+}
+
+export interface Targets {
+  /** Content features P per content layer, at the output size. */
+  content: Map<string, Tensor>;
+  /** Target Gram A per style layer (blended and size-scaled by the caller). */
+  style: Map<string, Tensor>;
+}
+
+interface Slot { kind: 'content' | 'style' | 'tv'; layer: string; weight: number }
+
+interface Program { x: GPUBuffer; grad: GPUBuffer; clears: GPUBuffer[]; steps: Step[] }
+
+export class GatysObjective {
+  readonly n: number;
+  readonly plan: Vgg19Plan;
+  last: LossTerms | undefined;
+  private readonly gpu: Gpu;
+  private readonly cfg: LossConfig;
+  private readonly scalars: GPUBuffer;
+  /** Loss-term slots in the scalars buffer: content layers, then style layers, then TV. */
+  private readonly slots: Slot[];
+  private readonly lossSteps = new Map<string, Step[]>();
+  private readonly programs: Program[] = [];
+
+  constructor(gpu: Gpu, net: Vgg19, h: number, w: number, pooling: Pooling, cfg: LossConfig, private readonly targets: Targets) {
+    if (cfg.styleLayers.length !== cfg.styleLayerWeights.length) {
+      throw new PainterlyError(`style layer weights: ${cfg.styleLayerWeights.length} given for ${cfg.styleLayers.length} style layers`);
+    }
+    this.gpu = gpu;
+    this.cfg = cfg;
+    this.n = 3 * h * w;
+    const contentLayers = cfg.contentWeight !== 0 ? cfg.contentLayers : [];
+    const styleLayers = cfg.styleWeight !== 0 ? cfg.styleLayers : [];
+    const pixels = h * w;
+    this.slots = [
+      ...contentLayers.map((layer) => ({ kind: 'content' as const, layer, weight: cfg.contentWeight })),
+      ...styleLayers.map((layer) => ({ kind: 'style' as const, layer, weight: cfg.styleWeight * cfg.styleLayerWeights[cfg.styleLayers.indexOf(layer)] })),
+      ...(cfg.tvWeight !== 0 ? [{ kind: 'tv' as const, layer: 'image', weight: cfg.tvWeight / (cfg.normalization === 'scale-free' ? pixels : 1) }] : []),
+    ];
+    const taps = [...contentLayers, ...styleLayers];
+    this.plan = planVgg19(gpu, net, { h, w, pooling, upTo: deepest(taps.length ? taps : ['relu1_1']), taps, backward: true });
+    if (cfg.normalization === 'scale-free') {
+      for (const s of this.slots) if (s.kind === 'content') s.weight /= this.plan.acts.get(s.layer)!.size;
+    }
+    this.scalars = createScalars(gpu, Math.max(1, this.slots.length));
+  }
+
+  /** Loss steps at a layer, built once (the plan's tensors never move). */
+  private lossAt(layer: string, act: Tensor, grad: Tensor): Step[] {
+    let steps = this.lossSteps.get(layer);
+    if (steps) return steps;
+    steps = [];
+    this.slots.forEach((s, slot) => {
+      if (s.layer !== layer) return;
+      const common = { grad, weight: s.weight, scalars: this.scalars, slot };
+      if (s.kind === 'content') steps!.push(...contentLoss(this.gpu, { F: act, P: this.targets.content.get(layer)!, ...common }).steps);
+      else if (s.kind === 'style') steps!.push(...styleLoss(this.gpu, { F: act, A: this.targets.style.get(layer)!, ...common }).steps);
+    });
+    this.lossSteps.set(layer, steps);
+    return steps;
+  }
+
+  /** The recorded program for an (x, grad) pair of buffers; optimisers use one or two such pairs. */
+  private programFor(x: Tensor, grad: Tensor): Program {
+    const hit = this.programs.find((p) => p.x === x.buffer && p.grad === grad.buffer);
+    if (hit) return hit;
+    const back: BackwardProgram = backwardInto(this.gpu, this.plan, (l, a, g) => this.lossAt(l, a, g), grad);
+    const steps = [...forwardFrom(this.gpu, this.plan, x), ...back.steps];
+    const tvSlot = this.slots.findIndex((s) => s.kind === 'tv');
+    if (tvSlot >= 0) steps.push(...tvLoss(this.gpu, { x, grad, weight: this.slots[tvSlot].weight, scalars: this.scalars, slot: tvSlot }).steps);
+    const p = { x: x.buffer, grad: grad.buffer, clears: back.clears, steps };
+    this.programs.push(p);
+    return p;
+  }
+
+  /** Records the whole evaluation into `enc` (forward, losses, backward; gradient into `grad`). */
+  encode(enc: GPUCommandEncoder, x: Tensor, grad: Tensor): void {
+    const p = this.programFor(x, grad);
+    for (const b of p.clears) enc.clearBuffer(b);
+    const pass = enc.beginComputePass({ label: 'gatys' });
+    encodeSteps(pass, p.steps);
+    pass.end();
+  }
+
+  /** f(x), with ∇f written into grad: one submit, one readback of the loss terms. */
+  async evaluate(x: Tensor, grad: Tensor): Promise<number> {
+    const enc = this.gpu.device.createCommandEncoder({ label: 'evaluate' });
+    this.encode(enc, x, grad);
+    this.gpu.device.queue.submit([enc.finish()]);
+    const [vals] = await readBuffers(this.gpu, [{ buffer: this.scalars, bytes: this.slots.length * 4 }]);
+    const t: LossTerms = { content: 0, style: 0, tv: 0, total: 0 };
+    const c = this.cfg;
+    this.slots.forEach((s, i) => {
+      const v = vals[i];
+      if (s.kind === 'content') t.content += v;
+      else if (s.kind === 'style') t.style += (s.weight / c.styleWeight) * v;
+      else t.tv += v;
+      t.total += s.weight * v;
+    });
+    this.last = t;
+    return t.total;
+  }
+
+  destroy(): void {
+    this.plan.destroy();
+    this.scalars.destroy();
+  }
+}

@@ -1,0 +1,81 @@
+// Loss targets: content features P and (blended, size-scaled) style Grams A, computed once per run.
+import { PainterlyError, type Gpu } from '../gpu/device.ts';
+import { encodeSteps, type Step } from '../gpu/kernel.ts';
+import { createTensor, readBuffers, uploadTensor, type Tensor } from '../gpu/tensor.ts';
+import { deepest, forwardFrom, layersUpTo, planVgg19, pooledSize, type Pooling, type Vgg19 } from '../nets/vgg19.ts';
+import { gram } from '../ops/gram.ts';
+
+function submit(gpu: Gpu, steps: Step[], copies: [Tensor, Tensor][] = []): void {
+  const enc = gpu.device.createCommandEncoder({ label: 'targets' });
+  const pass = enc.beginComputePass({ label: 'targets' });
+  encodeSteps(pass, steps);
+  pass.end();
+  for (const [src, dst] of copies) enc.copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, src.size * 4);
+  gpu.device.queue.submit([enc.finish()]);
+}
+
+/** P_l: the content image's features at each layer (tensors owned by the caller). */
+export function contentTargets(gpu: Gpu, net: Vgg19, image: Tensor, layers: string[], pooling: Pooling): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  if (layers.length === 0) return out;
+  const plan = planVgg19(gpu, net, { h: image.shape[1], w: image.shape[2], pooling, upTo: deepest(layers), taps: layers, backward: false });
+  const copies: [Tensor, Tensor][] = layers.map((l) => {
+    const a = plan.acts.get(l)!;
+    const t = createTensor(gpu, a.shape, `P.${l}`);
+    out.set(l, t);
+    return [a, t];
+  });
+  submit(gpu, forwardFrom(gpu, plan, image), copies);
+  plan.destroy();
+  return out;
+}
+
+/** Spatial positions M of `layer`'s output for an h x w input. */
+export function positionsAt(layer: string, h: number, w: number): number {
+  for (const l of layersUpTo(layer)) if (l.kind === 'pool') [h, w] = pooledSize(h, w);
+  return h * w;
+}
+
+/**
+ * A_l = Σ_k b_k (M_l / M'_lk) F_lk F_lkᵀ over the style images k with blend weights b_k (normalised to sum 1),
+ * where M_l is the output's number of positions at layer l and M'_lk the style image's: the scaling keeps E_l
+ * comparable when the style image has another size (it is the paper's loss when sizes are equal).
+ */
+export async function styleTargets(
+  gpu: Gpu, net: Vgg19, images: Tensor[], blend: number[], layers: string[], pooling: Pooling, outH: number, outW: number,
+): Promise<Map<string, Tensor>> {
+  const out = new Map<string, Tensor>();
+  if (layers.length === 0) return out;
+  if (blend.length !== images.length) throw new PainterlyError(`style blend weights: ${blend.length} given for ${images.length} style images`);
+  const total = blend.reduce((a, b) => a + b, 0);
+  if (!(total > 0) || blend.some((b) => b < 0)) throw new PainterlyError('style blend weights must be non-negative with a positive sum');
+  const sums = new Map<string, Float64Array>();
+  for (let k = 0; k < images.length; k++) {
+    const img = images[k];
+    const [h, w] = [img.shape[1], img.shape[2]];
+    const plan = planVgg19(gpu, net, { h, w, pooling, upTo: deepest(layers), taps: layers, backward: false });
+    const grams = layers.map((l) => {
+      const F = plan.acts.get(l)!;
+      return { l, G: createTensor(gpu, [F.shape[0], F.shape[0]], `A.${l}`), F };
+    });
+    const steps = [...forwardFrom(gpu, plan, img)];
+    for (const { l, G, F } of grams) {
+      const scale = (blend[k] / total) * (positionsAt(l, outH, outW) / positionsAt(l, h, w));
+      steps.push(...gram(gpu, F, G, scale));
+    }
+    submit(gpu, steps);
+    const vals = await readBuffers(gpu, grams.map(({ G }) => ({ buffer: G.buffer, bytes: G.size * 4 })));
+    grams.forEach(({ l, G }, i) => {
+      const acc = sums.get(l) ?? new Float64Array(G.size);
+      vals[i].forEach((v, j) => { acc[j] += v; });
+      sums.set(l, acc);
+      G.buffer.destroy();
+    });
+    plan.destroy();
+  }
+  for (const l of layers) {
+    const n = Math.round(Math.sqrt(sums.get(l)!.length));
+    out.set(l, uploadTensor(gpu, Float32Array.from(sums.get(l)!), [n, n], `A.${l}`));
+  }
+  return out;
+}

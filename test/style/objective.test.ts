@@ -1,0 +1,153 @@
+// The whole Gatys evaluation on the GPU (VGG19 with reduced channel counts, tiny images) against the float64
+// reference, and the gradient against finite differences.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createTensor, poison, readTensor, uploadTensor, type Tensor } from '../../src/gpu/tensor.ts';
+import { createVgg19, VGG19_BLOCKS, type Pooling } from '../../src/nets/vgg19.ts';
+import { featuresReference, gatysReference, gramReference, type RefConv } from '../../src/reference/vgg19.ts';
+import { t64, type T64 } from '../../src/reference/tensor.ts';
+import { GatysObjective, type LossConfig } from '../../src/style/objective.ts';
+import { contentTargets, styleTargets } from '../../src/style/targets.ts';
+import { assertClose, nextSeed, randArray, rng, testGpu } from '../helpers.ts';
+
+const test = suite('gatys objective');
+
+/** VGG19's layer structure with small channel counts and He-style random weights. */
+function tinyVgg(seed: number, width = [4, 6, 8, 8, 8]): (RefConv & { weight: Float32Array; bias: Float32Array })[] {
+  const r = rng(seed);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+  const convs: (RefConv & { weight: Float32Array; bias: Float32Array })[] = [];
+  let cin = 3;
+  VGG19_BLOCKS.forEach((block, b) => block.forEach((_, i) => {
+    const cout = width[b];
+    const std = Math.sqrt(2 / (cin * 9));
+    convs.push({
+      name: `conv${b + 1}_${i + 1}`, cin, cout, k: 3,
+      weight: Float32Array.from({ length: cout * cin * 9 }, () => std * gauss()),
+      bias: Float32Array.from({ length: cout }, () => 0.05 * (r() - 0.5)),
+    });
+    cin = cout;
+  }));
+  return convs;
+}
+
+function config(over: Partial<LossConfig> = {}): LossConfig {
+  return {
+    contentLayers: ['relu4_2'], styleLayers: ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'],
+    styleLayerWeights: [0.2, 0.2, 0.2, 0.2, 0.2], contentWeight: 1, styleWeight: 1e3, tvWeight: 0.1, normalization: 'paper', ...over,
+  };
+}
+
+const H = 22;
+const W = 19;
+
+async function setup(pooling: Pooling, cfg: LossConfig) {
+  const gpu = await testGpu();
+  const convs = tinyVgg(nextSeed());
+  const net = createVgg19(gpu, { convs, pretrained: false, source: 'test' });
+  const content = t64([3, H, W], randArray(3 * H * W, nextSeed(), 0, 1));
+  const style = t64([3, H, W], randArray(3 * H * W, nextSeed(), 0, 1));
+  const x = t64([3, H, W], randArray(3 * H * W, nextSeed(), 0, 1));
+  const P = featuresReference(convs, content, pooling, cfg.contentLayers);
+  const S = featuresReference(convs, style, pooling, cfg.styleLayers);
+  const A = new Map<string, T64>([...S].map(([l, F]) => [l, gramReference(F)]));
+  const up = (m: Map<string, T64>) => new Map<string, Tensor>([...m].map(([l, t]) => [l, uploadTensor(gpu, t.data, t.shape, l)]));
+  const obj = new GatysObjective(gpu, net, H, W, pooling, cfg, { content: up(P), style: up(A) });
+  return { gpu, convs, net, content, style, x, P, A, obj };
+}
+
+for (const pooling of ['avg', 'max'] as Pooling[]) {
+  for (const cfg of [config(), config({ contentLayers: ['conv4_2', 'relu2_2'], normalization: 'scale-free', tvWeight: 3 })]) {
+    test(`loss terms and gradient match float64 (${pooling} pooling, content ${cfg.contentLayers}, ${cfg.normalization})`, async () => {
+      const { gpu, convs, x, P, A, obj } = await setup(pooling, cfg);
+      const want = gatysReference(convs, x, pooling, cfg, { content: P, style: A });
+      const gx = uploadTensor(gpu, x.data, x.shape, 'x');
+      const grad = createTensor(gpu, x.shape, 'grad');
+      poison(gpu, grad);
+      const total = await obj.evaluate(gx, grad);
+      const t = obj.last!;
+      for (const k of ['content', 'style', 'tv', 'total'] as const) {
+        assertClose([t[k]], [want.terms[k]], 2e-4, `${k} loss`);
+      }
+      assert.is(total, t.total);
+      assert.ok(want.terms.style > 0 && want.terms.content > 0, 'the test exercises both losses');
+      assertClose(await readTensor(gpu, grad), want.grad.data, 2e-3, 'gradient w.r.t. the image');
+      // A second evaluation reuses the recorded program and must give the same numbers bit for bit.
+      assert.is(await obj.evaluate(gx, grad), total);
+    });
+  }
+}
+
+test('reference gradient matches finite differences along random directions', async () => {
+  const cfg = config({ contentLayers: ['relu3_2'] });
+  const convs = tinyVgg(nextSeed(), [3, 4, 4, 5, 5]);
+  const [h, w] = [16, 17];
+  const img = (s: number) => t64([3, h, w], randArray(3 * h * w, s, 0, 1));
+  const content = img(nextSeed());
+  const style = img(nextSeed());
+  const x = img(nextSeed());
+  const P = featuresReference(convs, content, 'avg', cfg.contentLayers);
+  const A = new Map([...featuresReference(convs, style, 'avg', cfg.styleLayers)].map(([l, F]) => [l, gramReference(F)]));
+  const f = (v: Float64Array) => gatysReference(convs, t64(x.shape, v), 'avg', cfg, { content: P, style: A }).terms.total;
+  const { grad } = gatysReference(convs, x, 'avg', cfg, { content: P, style: A });
+  const r = rng(nextSeed());
+  for (let k = 0; k < 3; k++) {
+    const d = Float64Array.from(x.data, () => r() - 0.5);
+    const h = 1e-5;
+    const xp = x.data.map((v, i) => v + h * d[i]);
+    const xm = x.data.map((v, i) => v - h * d[i]);
+    const fd = (f(xp) - f(xm)) / (2 * h);
+    const an = grad.data.reduce((a, g, i) => a + g * d[i], 0);
+    assertClose([fd], [an], 1e-5, `directional derivative ${k}`);
+  }
+});
+
+test('GPU gradient matches float32 finite differences along random directions', async () => {
+  const cfg = config();
+  const { gpu, x, obj } = await setup('avg', cfg);
+  const gx = uploadTensor(gpu, x.data, x.shape, 'x');
+  const grad = createTensor(gpu, x.shape, 'grad');
+  await obj.evaluate(gx, grad);
+  const g = await readTensor(gpu, grad);
+  const r = rng(nextSeed());
+  for (let k = 0; k < 2; k++) {
+    const d = Float64Array.from(x.data, () => r() - 0.5);
+    const h = 1e-2;
+    const at = async (s: number) => {
+      const t = uploadTensor(gpu, x.data.map((v, i) => v + s * h * d[i]), x.shape, 'x±hd');
+      const scratch = createTensor(gpu, x.shape, 'scratch-grad');
+      const v = await obj.evaluate(t, scratch);
+      t.buffer.destroy(); scratch.buffer.destroy();
+      return v;
+    };
+    // Fourth-order central difference: float32 losses need a large h, so cancel the h² curvature term too.
+    const fd = (8 * (await at(1) - await at(-1)) - (await at(2) - await at(-2))) / (12 * h);
+    const an = g.reduce((a, gi, i) => a + gi * d[i], 0);
+    assertClose([fd], [an], 5e-3, `directional derivative ${k}`);
+  }
+});
+
+test('GPU targets: content features and blended, size-scaled style Grams match float64', async () => {
+  const gpu = await testGpu();
+  const convs = tinyVgg(nextSeed());
+  const net = createVgg19(gpu, { convs, pretrained: false, source: 'test' });
+  const layers = ['relu1_1', 'relu3_1', 'relu5_1'];
+  const content = t64([3, H, W], randArray(3 * H * W, nextSeed(), 0, 1));
+  const s1 = t64([3, 33, 27], randArray(3 * 33 * 27, nextSeed(), 0, 1));
+  const s2 = t64([3, H, W], randArray(3 * H * W, nextSeed(), 0, 1));
+  const P = contentTargets(gpu, net, uploadTensor(gpu, content.data, content.shape, 'c'), ['relu4_2'], 'max');
+  assertClose(await readTensor(gpu, P.get('relu4_2')!), featuresReference(convs, content, 'max', ['relu4_2']).get('relu4_2')!.data, 1e-4, 'P relu4_2');
+  const A = await styleTargets(gpu, net, [s1, s2].map((s) => uploadTensor(gpu, s.data, s.shape, 's')), [3, 1], layers, 'max', H, W);
+  const F1 = featuresReference(convs, s1, 'max', layers);
+  const F2 = featuresReference(convs, s2, 'max', layers);
+  const C = featuresReference(convs, content, 'max', layers);
+  for (const l of layers) {
+    const m = C.get(l)!.shape[1] * C.get(l)!.shape[2];
+    const m1 = F1.get(l)!.shape[1] * F1.get(l)!.shape[2];
+    const g1 = gramReference(F1.get(l)!, 0.75 * m / m1).data;
+    const g2 = gramReference(F2.get(l)!, 0.25).data;
+    assertClose(await readTensor(gpu, A.get(l)!), g1.map((v, i) => v + g2[i]), 1e-4, `A ${l}`);
+  }
+});
+
+test.run();
