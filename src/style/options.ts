@@ -1,0 +1,287 @@
+// User-facing stylize options (names and meanings follow jcjohnson/neural-style), their defaults and validation.
+// The CLI (src/cli/args.ts) maps kebab-case flags onto these; the engine receives the resolved, checked object.
+// Plain data only: no I/O, no GPU, safe in browsers.
+import { PainterlyError } from '../gpu/device.ts';
+import type { RgbImage } from '../image/image.ts';
+
+/** An image given by file path (Node), as a planar RgbImage, or as RGBA bytes (canvas ImageData layout). */
+export type ImageSource = string | RgbImage | { data: Uint8Array | Uint8ClampedArray; width: number; height: number };
+
+export type Pooling = 'max' | 'avg';
+export type OptimizerName = 'lbfgs' | 'adam' | 'sgd';
+export type LineSearch = 'none' | 'strong-wolfe';
+export type PreserveColors = 'none' | 'luminance' | 'histogram';
+export type LossNormalization = 'paper' | 'scale-free';
+/** 'noise' (seeded), 'content', 'style' (the first style image, resized), or an image to start from. */
+export type InitSpec = 'noise' | 'content' | 'style' | ImageSource;
+
+/** Layers whose activations may be matched: every conv and relu of VGG19, in network order. */
+export const VGG19_FEATURE_LAYERS: readonly string[] = [[2, 1], [2, 2], [4, 3], [4, 4], [4, 5]].flatMap(([convs, b]) =>
+  Array.from({ length: convs }, (_, i) => [`conv${b}_${i + 1}`, `relu${b}_${i + 1}`]).flat());
+
+// Defaults. The three loss weights are placeholders until the engine's normalisation is tuned (their ratio
+// alpha/beta = 1e-3 is Gatys et al. 2016's, for the 'paper' normalisation).
+export const DEFAULT_SIZE = 512;
+export const DEFAULT_CONTENT_WEIGHT = 1;
+export const DEFAULT_STYLE_WEIGHT = 1e3;
+export const DEFAULT_TV_WEIGHT = 1e-3;
+export const DEFAULT_CONTENT_LAYERS: readonly string[] = ['relu4_2'];
+export const DEFAULT_STYLE_LAYERS: readonly string[] = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'];
+export const DEFAULT_POOLING: Pooling = 'avg';
+export const DEFAULT_INIT = 'noise';
+export const DEFAULT_OPTIMIZER: OptimizerName = 'lbfgs';
+/**
+ * Step sizes per optimiser, for pixels in [0, 1]. L-BFGS: 1 = take the full quasi-Newton step (its first step is
+ * scaled by 1/|g| as usual). Adam: 0.02 moves each pixel by up to ~5/255 per step, neural-style's 10 on a 0-255
+ * scale halved for stability. SGD: plain gradient steps, so it depends on the loss scale; a starting point only.
+ */
+export const DEFAULT_LR: Readonly<Record<OptimizerName, number>> = { lbfgs: 1, adam: 0.02, sgd: 0.01 };
+export const DEFAULT_ITERS = 500;
+export const DEFAULT_LBFGS_HISTORY = 100;
+export const DEFAULT_LINE_SEARCH: LineSearch = 'none';
+export const DEFAULT_SEED = 0;
+export const DEFAULT_STYLE_SCALE = 1;
+export const DEFAULT_PRESERVE_COLORS: PreserveColors = 'none';
+export const DEFAULT_SAVE_EVERY = 0;
+export const DEFAULT_PRINT_EVERY = 10;
+export const DEFAULT_WEIGHTS = 'pretrained';
+export const DEFAULT_LOSS_NORMALIZATION: LossNormalization = 'paper';
+/** Smallest output side: relu5_1 sits after four 2x poolings. */
+export const MIN_SIZE = 16;
+export const MAX_SIZE = 16384;
+
+/** Fully resolved options, as the engine receives them. */
+export interface StylizeOptions {
+  content: ImageSource;
+  style: ImageSource[];
+  /** Output file (the CLI requires it; the library returns the image either way). */
+  out?: string;
+  /** Longest side of the output, in pixels (the last of `scales`). */
+  size: number;
+  /** Style images are resized so their longest side is styleScale x size. */
+  styleScale: number;
+  /** One per style image, non-negative, normalised to sum 1. */
+  styleBlendWeights: number[];
+  /** alpha, beta, gamma: weights of the content, style and total-variation terms. */
+  contentWeight: number;
+  styleWeight: number;
+  tvWeight: number;
+  contentLayers: string[];
+  styleLayers: string[];
+  /** w_l per style layer (same length as styleLayers); default 1/len each. Not normalised. */
+  styleLayerWeights: number[];
+  pooling: Pooling;
+  init: InitSpec;
+  optimizer: OptimizerName;
+  lr: number;
+  /** Iterations per scale. */
+  iters: number;
+  lbfgsHistory: number;
+  lineSearch: LineSearch;
+  /** Seeds the noise initialisation (and random weights when none are given). */
+  seed: number;
+  preserveColors: PreserveColors;
+  /** Longest side at each scale of a coarse-to-fine run, strictly increasing; the last equals size. */
+  scales: number[];
+  /** Write an intermediate image every N iterations (0 = never). */
+  saveEvery: number;
+  /** Print progress every N iterations (0 = never). */
+  printEvery: number;
+  /** Append one JSON line per loss evaluation to this file. */
+  log?: string;
+  verbose: boolean;
+  /** 'pretrained' (download/cache VGG19), 'random:SEED' (for tests; results are meaningless), or a weights file. */
+  weights: string;
+  /**
+   * 'paper': Gatys et al.'s sums (L_content = 1/2 sum (F-P)^2, E_l = 1/(4 N^2 M^2) sum (G-A)^2), so the useful
+   * alpha/beta depends on image size. 'scale-free': the content loss is divided by its number of elements and each
+   * style term uses Gram matrices normalised by N.M (N channels, M pixels), so alpha/beta mean the same at any size.
+   */
+  lossNormalization: LossNormalization;
+}
+
+/** What callers pass: content and style, anything else optional (a single style need not be an array). */
+export type StylizeInput = Partial<Omit<StylizeOptions, 'style' | 'lr'>> & {
+  content: ImageSource;
+  style: ImageSource | ImageSource[];
+  /** Default depends on the optimiser (DEFAULT_LR). */
+  lr?: number;
+};
+
+const KEYS: readonly (keyof StylizeOptions)[] = [
+  'content', 'style', 'out', 'size', 'styleScale', 'styleBlendWeights', 'contentWeight', 'styleWeight', 'tvWeight',
+  'contentLayers', 'styleLayers', 'styleLayerWeights', 'pooling', 'init', 'optimizer', 'lr', 'iters', 'lbfgsHistory',
+  'lineSearch', 'seed', 'preserveColors', 'scales', 'saveEvery', 'printEvery', 'log', 'verbose', 'weights',
+  'lossNormalization',
+];
+export const STYLIZE_OPTION_KEYS = KEYS;
+
+/** How an option is named in error messages: the property name, or the CLI flag. */
+export type OptionLabel = (key: keyof StylizeOptions) => string;
+const plainLabel: OptionLabel = (k) => k;
+
+const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? `[${v.map(show).join(',')}]` : String(v));
+const orList = (xs: readonly string[]) => (xs.length === 1 ? xs[0] : `${xs.slice(0, -1).join(', ')} or ${xs[xs.length - 1]}`);
+const isImageObject = (v: unknown): boolean => {
+  const o = v as { width?: unknown; height?: unknown; data?: unknown };
+  return !!o && typeof o === 'object' && Number.isInteger(o.width) && Number.isInteger(o.height) &&
+    (o.data instanceof Float32Array || o.data instanceof Uint8Array || o.data instanceof Uint8ClampedArray);
+};
+
+/**
+ * Fills in defaults and checks every option, throwing a one-line PainterlyError that names the option (via
+ * `label`) and what is allowed. Returns a fresh object; arrays are copied.
+ */
+export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = plainLabel): StylizeOptions {
+  const bad = (key: keyof StylizeOptions, what: string): never => {
+    throw new PainterlyError(`${label(key)}: ${what}`);
+  };
+  if (!input || typeof input !== 'object') throw new PainterlyError('stylize options: expected an object');
+  for (const [k, v] of Object.entries(input)) {
+    if (v !== undefined && !(KEYS as readonly string[]).includes(k)) {
+      throw new PainterlyError(`unknown stylize option "${k}"; valid: ${KEYS.join(', ')}`);
+    }
+  }
+  const get = <K extends keyof StylizeOptions>(k: K) => (input as Partial<Record<keyof StylizeOptions, unknown>>)[k];
+
+  const number = (k: keyof StylizeOptions, def: number, ok: (v: number) => boolean, expect: string): number => {
+    const v = get(k) ?? def;
+    if (typeof v !== 'number' || !ok(v)) bad(k, `expected ${expect}, got ${show(v)}`);
+    return v as number;
+  };
+  const nonNeg = (v: number) => Number.isFinite(v) && v >= 0;
+  const positive = (v: number) => Number.isFinite(v) && v > 0;
+  const posInt = (v: number) => Number.isInteger(v) && v > 0;
+  const nonNegInt = (v: number) => Number.isInteger(v) && v >= 0;
+  const sizeOk = (v: number) => Number.isInteger(v) && v >= MIN_SIZE && v <= MAX_SIZE;
+  const oneOf = <T extends string>(k: keyof StylizeOptions, def: T, allowed: readonly T[]): T => {
+    const v = get(k) ?? def;
+    if (!allowed.includes(v as T)) bad(k, `expected ${orList(allowed)}, got ${show(v)}`);
+    return v as T;
+  };
+  const list = (k: keyof StylizeOptions, def: readonly unknown[]): unknown[] => {
+    const v = get(k) ?? def;
+    if (!Array.isArray(v)) bad(k, `expected a list, got ${show(v)}`);
+    return [...(v as unknown[])];
+  };
+  const numbers = (k: keyof StylizeOptions, def: readonly number[], ok: (v: number) => boolean, expect: string) => {
+    const v = list(k, def);
+    for (const x of v) if (typeof x !== 'number' || !ok(x)) bad(k, `expected ${expect}, got ${show(x)}`);
+    return v as number[];
+  };
+  const layers = (k: keyof StylizeOptions, def: readonly string[]): string[] => {
+    const v = list(k, def);
+    if (v.length === 0) bad(k, 'expected at least one layer');
+    for (const name of v) {
+      if (typeof name !== 'string' || !VGG19_FEATURE_LAYERS.includes(name)) {
+        bad(k, `unknown layer ${show(name)}; valid: conv1_1..conv5_4 and relu1_1..relu5_4 of VGG19 (${VGG19_FEATURE_LAYERS.join(', ')})`);
+      }
+    }
+    const dup = v.find((x, i) => v.indexOf(x) !== i);
+    if (dup !== undefined) bad(k, `layer ${show(dup)} is listed twice`);
+    return v as string[];
+  };
+  const image = (k: keyof StylizeOptions, v: unknown): ImageSource => {
+    if ((typeof v === 'string' && v.length > 0) || isImageObject(v)) return v as ImageSource;
+    return bad(k, `expected a file path or an image ({width, height, data}), got ${v === '' ? 'an empty string' : show(v)}`);
+  };
+  const path = (k: keyof StylizeOptions): string | undefined => {
+    const v = get(k);
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || v.length === 0) bad(k, `expected a file path, got ${v === '' ? 'an empty string' : show(v)}`);
+    return v as string;
+  };
+
+  if (get('content') === undefined) bad('content', 'required (the content image)');
+  const content = image('content', get('content'));
+  const rawStyle = get('style');
+  if (rawStyle === undefined) bad('style', 'required (one or more style images)');
+  const style = (Array.isArray(rawStyle) ? rawStyle : [rawStyle]).map((s) => image('style', s));
+  if (style.length === 0) bad('style', 'expected at least one style image');
+
+  const out = path('out');
+  if (out !== undefined && !/\.(png|jpe?g)$/i.test(out)) bad('out', `expected a .png, .jpg or .jpeg file name, got ${show(out)}`);
+
+  const sizeExpect = `an integer from ${MIN_SIZE} to ${MAX_SIZE}`;
+  const sizeGiven = get('size') !== undefined;
+  let size = number('size', DEFAULT_SIZE, sizeOk, sizeExpect);
+  let scales: number[];
+  if (get('scales') === undefined) {
+    scales = [size];
+  } else {
+    scales = numbers('scales', [], sizeOk, `sizes that are integers from ${MIN_SIZE} to ${MAX_SIZE}`);
+    if (scales.length === 0) bad('scales', 'expected at least one size');
+    for (let i = 1; i < scales.length; i++) {
+      if (scales[i] <= scales[i - 1]) bad('scales', `expected increasing sizes, got ${scales.join(',')}`);
+    }
+    const last = scales[scales.length - 1];
+    if (sizeGiven && last !== size) bad('scales', `the last scale (${last}) must equal ${label('size')} (${size})`);
+    size = last;
+  }
+
+  const blendDefault = style.map(() => 1);
+  const blend = numbers('styleBlendWeights', blendDefault, nonNeg, 'non-negative numbers');
+  if (blend.length !== style.length) {
+    bad('styleBlendWeights', `${blend.length} weights given for ${style.length} style image${style.length === 1 ? '' : 's'}`);
+  }
+  const blendSum = blend.reduce((a, b) => a + b, 0);
+  if (!(blendSum > 0)) bad('styleBlendWeights', 'expected weights with a positive sum');
+
+  const styleLayers = layers('styleLayers', DEFAULT_STYLE_LAYERS);
+  const styleLayerWeights = numbers('styleLayerWeights', styleLayers.map(() => 1 / styleLayers.length), nonNeg, 'non-negative numbers');
+  if (styleLayerWeights.length !== styleLayers.length) {
+    bad('styleLayerWeights', `${styleLayerWeights.length} weights given for ${styleLayers.length} style layers (${styleLayers.join(',')})`);
+  }
+
+  const optimizer = oneOf('optimizer', DEFAULT_OPTIMIZER, ['lbfgs', 'adam', 'sgd'] as const);
+
+  let init: InitSpec = 'noise';
+  const rawInit = get('init');
+  if (rawInit === undefined || rawInit === 'noise' || rawInit === 'content' || rawInit === 'style') init = (rawInit ?? DEFAULT_INIT) as InitSpec;
+  else {
+    if (rawInit === '' || (typeof rawInit !== 'string' && !isImageObject(rawInit))) {
+      bad('init', `expected noise, content, style, or an image file, got ${rawInit === '' ? 'an empty string' : show(rawInit)}`);
+    }
+    init = rawInit as ImageSource;
+  }
+
+  const weights = get('weights') ?? DEFAULT_WEIGHTS;
+  if (typeof weights !== 'string' || weights === '' ||
+    (weights.startsWith('random') && !/^random:(0|[1-9]\d{0,9})$/.test(weights))) {
+    bad('weights', `expected pretrained, random:SEED (SEED a non-negative integer) or a weights file, got ${show(weights)}`);
+  }
+
+  const verbose = get('verbose') ?? false;
+  if (typeof verbose !== 'boolean') bad('verbose', `expected true or false, got ${show(verbose)}`);
+
+  return {
+    content,
+    style,
+    out,
+    size,
+    styleScale: number('styleScale', DEFAULT_STYLE_SCALE, (v) => positive(v) && v <= 16, 'a positive number (at most 16)'),
+    styleBlendWeights: blend.map((w) => w / blendSum),
+    contentWeight: number('contentWeight', DEFAULT_CONTENT_WEIGHT, nonNeg, 'a non-negative number'),
+    styleWeight: number('styleWeight', DEFAULT_STYLE_WEIGHT, nonNeg, 'a non-negative number'),
+    tvWeight: number('tvWeight', DEFAULT_TV_WEIGHT, nonNeg, 'a non-negative number'),
+    contentLayers: layers('contentLayers', DEFAULT_CONTENT_LAYERS),
+    styleLayers,
+    styleLayerWeights,
+    pooling: oneOf('pooling', DEFAULT_POOLING, ['max', 'avg'] as const),
+    init,
+    optimizer,
+    lr: number('lr', DEFAULT_LR[optimizer], positive, 'a positive number'),
+    iters: number('iters', DEFAULT_ITERS, posInt, 'a positive integer'),
+    lbfgsHistory: number('lbfgsHistory', DEFAULT_LBFGS_HISTORY, posInt, 'a positive integer'),
+    lineSearch: oneOf('lineSearch', DEFAULT_LINE_SEARCH, ['none', 'strong-wolfe'] as const),
+    seed: number('seed', DEFAULT_SEED, (v) => nonNegInt(v) && v <= 0xffffffff, 'an integer from 0 to 4294967295'),
+    preserveColors: oneOf('preserveColors', DEFAULT_PRESERVE_COLORS, ['none', 'luminance', 'histogram'] as const),
+    scales,
+    saveEvery: number('saveEvery', DEFAULT_SAVE_EVERY, nonNegInt, 'a non-negative integer (0 = never)'),
+    printEvery: number('printEvery', DEFAULT_PRINT_EVERY, nonNegInt, 'a non-negative integer (0 = never)'),
+    log: path('log'),
+    verbose: verbose as boolean,
+    weights: weights as string,
+    lossNormalization: oneOf('lossNormalization', DEFAULT_LOSS_NORMALIZATION, ['paper', 'scale-free'] as const),
+  };
+}
