@@ -54,7 +54,7 @@ export class Lbfgs64 {
   private readonly ls: boolean;
   private readonly tolGrad: number;
   private readonly tolChange: number;
-  private d = new Float64Array(0);
+  private d: Float64Array = new Float64Array(0);
   private t = 0;
   private dirs: Float64Array[] = []; // y
   private stps: Float64Array[] = []; // s
