@@ -35,19 +35,40 @@ fn conv_prepare_direct(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
 
 // ---- forward (and input grad, with flipped weights) ----
 // y[o,r,c] = bias[o] + Σ_{i,u,v} wp[i,u,v,o] x[i, r+u-pad, c+v-pad]
-// One thread: 4 output channels (wid.y) x 4 adjacent pixels of a row. The weight vec4 is the same for the whole
-// workgroup (uniform load); x is read with bounds checks.
-struct DirectParams { cin: u32, cout: u32, h: u32, w: u32, k: u32, cout4: u32, has_bias: u32, quads: u32 }
+// One thread: 4 output channels (wid.y) x 4 adjacent pixels c0..c0+3 of row r. K is a pipeline constant, at most 5
+// (the tap loops unroll; LLVM on lavapipe did not finish compiling the unrolled K = 7 kernel within minutes). Per
+// (i,u) the thread reads the input row segment c0-4 .. c0+7 once (ALIGNED, W % 4 == 0: three aligned vec4s; else
+// scalars) and reuses it for all K taps and 4 pixels; the weight vec4 is the same for the whole workgroup (uniform
+// load). ALIGNED also stores each channel's 4 pixels as one vec4.
+override K: u32 = 3u;
+override ALIGNED: bool = true;
+
+struct DirectParams { cin: u32, cout: u32, h: u32, w: u32, cout4: u32, has_bias: u32, quads: u32 }
 @group(0) @binding(0) var<uniform> dp: DirectParams;
-@group(0) @binding(1) var<storage, read> d_x: array<f32>;
+@group(0) @binding(1) var<storage, read> d_x: array<vec4f>;
 @group(0) @binding(2) var<storage, read> d_w: array<vec4f>;
 @group(0) @binding(3) var<storage, read> d_b: array<f32>;
-@group(0) @binding(4) var<storage, read_write> d_y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> d_y: array<vec4f>;
 
-fn load_x(i: u32, rr: i32, cc: i32) -> f32 {
-  let ok = cc >= 0 && cc < i32(dp.w);
-  let v = d_x[(i * dp.h + u32(rr)) * dp.w + u32(clamp(cc, 0, i32(dp.w) - 1))];
-  return select(0.0, v, ok);
+// Input row `row` (start index of the row in x), columns c0-4 .. c0+7, zero outside [0, W).
+fn row_segment(row: u32, c0: u32) -> array<f32, 12> {
+  var s: array<f32, 12>;
+  if (ALIGNED) {
+    let q = (row + c0) >> 2u;
+    let l = select(vec4f(0.0), d_x[max(q, 1u) - 1u], c0 > 0u);
+    let m = d_x[q];
+    let r = select(vec4f(0.0), d_x[q + 1u], c0 + 4u < dp.w);
+    s = array<f32, 12>(l.x, l.y, l.z, l.w, m.x, m.y, m.z, m.w, r.x, r.y, r.z, r.w);
+  } else {
+    let pad = K / 2u;
+    for (var t = 4u - pad; t < 8u + pad; t++) {
+      let c = c0 + t - 4u;                      // wraps below 0: caught by c < w
+      var v = 0.0;
+      if (c < dp.w) { v = d_x[(row + c) >> 2u][(row + c) & 3u]; }
+      s[t] = v;
+    }
+  }
+  return s;
 }
 
 @compute @workgroup_size(64)
@@ -55,40 +76,40 @@ fn conv_direct(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
   let q = wid.x * 64u + lid;
   if (q >= dp.quads) { return; }
   let qw = (dp.w + 3u) / 4u;
-  let r = i32(q / qw);
-  let c0 = i32((q % qw) * 4u);
+  let r = q / qw;
+  let c0 = (q % qw) * 4u;
   let ob = wid.y;
   let o = ob * 4u;
-  let k = dp.k;
-  let pad = i32(k / 2u);
+  let pad = K / 2u;
   var bias = vec4f(0.0);
   if (dp.has_bias != 0u) {
     let last = dp.cout - 1u;
     bias = vec4f(d_b[min(o, last)], d_b[min(o + 1u, last)], d_b[min(o + 2u, last)], d_b[min(o + 3u, last)]);
   }
-  var a0 = bias; var a1 = bias; var a2 = bias; var a3 = bias;
+  var acc = array<vec4f, 4>(bias, bias, bias, bias);   // acc[pixel], vec4 over 4 channels
   let q4 = dp.cout4 / 4u;
   for (var i = 0u; i < dp.cin; i++) {
-    for (var u = 0u; u < k; u++) {
-      let rr = r + i32(u) - pad;
-      if (rr < 0 || rr >= i32(dp.h)) { continue; }
-      for (var v = 0u; v < k; v++) {
-        let wv = d_w[((i * k + u) * k + v) * q4 + ob];
-        let cc = c0 + i32(v) - pad;
-        a0 += load_x(i, rr, cc) * wv;
-        a1 += load_x(i, rr, cc + 1) * wv;
-        a2 += load_x(i, rr, cc + 2) * wv;
-        a3 += load_x(i, rr, cc + 3) * wv;
+    for (var u = 0u; u < K; u++) {
+      let rr = r + u - pad;                     // wraps below 0: caught by rr < h
+      if (rr >= dp.h) { continue; }
+      let seg = row_segment((i * dp.h + rr) * dp.w, c0);
+      for (var v = 0u; v < K; v++) {
+        let wv = d_w[((i * K + u) * K + v) * q4 + ob];
+        for (var j = 0u; j < 4u; j++) { acc[j] += seg[4u + j + v - pad] * wv; }
       }
     }
   }
   let hw = dp.h * dp.w;
-  let base = u32(r) * dp.w + u32(c0);
-  let acc = array<vec4f, 4>(a0, a1, a2, a3);
-  for (var j = 0u; j < 4u; j++) {
-    if (u32(c0) + j >= dp.w) { break; }
-    for (var ch = 0u; ch < 4u; ch++) {
-      if (o + ch < dp.cout) { d_y[(o + ch) * hw + base + j] = acc[j][ch]; }
+  for (var ch = 0u; ch < 4u; ch++) {
+    if (o + ch >= dp.cout) { break; }
+    let e0 = (o + ch) * hw + r * dp.w + c0;
+    let v = vec4f(acc[0][ch], acc[1][ch], acc[2][ch], acc[3][ch]);
+    if (ALIGNED) {
+      d_y[e0 >> 2u] = v;
+    } else {
+      for (var j = 0u; j < 4u; j++) {
+        if (c0 + j < dp.w) { d_y[(e0 + j) >> 2u][(e0 + j) & 3u] = v[j]; }
+      }
     }
   }
 }

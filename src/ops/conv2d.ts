@@ -23,7 +23,7 @@ export const convPrepareDirectSpec: KernelSpec = {
 export const convDirectSpec: KernelSpec = {
   file: dfile, source: directSource, entry: 'conv_direct',
   bindings: { dp: 'uniform', d_x: 'read', d_w: 'read', d_b: 'read', d_y: 'read_write' },
-  uniforms: { cin: 'u32', cout: 'u32', h: 'u32', w: 'u32', k: 'u32', cout4: 'u32', has_bias: 'u32', quads: 'u32' },
+  uniforms: { cin: 'u32', cout: 'u32', h: 'u32', w: 'u32', cout4: 'u32', has_bias: 'u32', quads: 'u32' },
 };
 export const convWgradSpec: KernelSpec = {
   file: dfile, source: directSource, entry: 'conv_wgrad',
@@ -86,8 +86,8 @@ function winogradFits(a: number, b: number, k: number, gpu: Gpu): boolean {
  */
 export function prepareConv(gpu: Gpu, weight: Tensor, bias: Tensor, opts: { algorithm?: ConvAlgorithm } = {}): ConvLayer {
   const [cout, cin, k, k2] = weight.shape;
-  if (weight.shape.length !== 4 || k !== k2 || k % 2 !== 1 || cout < 1 || cin < 1) {
-    throw new PainterlyError(`conv2d: expected weight [Cout,Cin,K,K] with odd K, got [${weight.shape}]`);
+  if (weight.shape.length !== 4 || k !== k2 || k % 2 !== 1 || k > 5 || cout < 1 || cin < 1) {
+    throw new PainterlyError(`conv2d: expected weight [Cout,Cin,K,K] with odd K <= 5, got [${weight.shape}]`);
   }
   if (bias.size !== cout) throw new PainterlyError(`conv2d: expected bias [${cout}], got [${bias.shape}]`);
   const algorithm = opts.algorithm ?? 'auto';
@@ -144,8 +144,9 @@ function directSteps(gpu: Gpu, layer: ConvLayer, p: Prepared, x: Tensor, y: Tens
   const [h, w] = [x.shape[1], x.shape[2]];
   const quads = h * Math.ceil(w / 4);
   const b4 = Math.ceil(p.b / 4) * 4;
-  return [bind(gpu, convDirectSpec, { d_x: x.buffer, d_w: p.direct, d_b: bias ?? layer.zeros, d_y: y.buffer },
-    { cin: p.a, cout: p.b, h, w, k: layer.k, cout4: b4, has_bias: bias ? 1 : 0, quads },
+  const spec = { ...convDirectSpec, constants: { K: layer.k, ALIGNED: w % 4 === 0 ? 1 : 0 } };
+  return [bind(gpu, spec, { d_x: x.buffer, d_w: p.direct, d_b: bias ?? layer.zeros, d_y: y.buffer },
+    { cin: p.a, cout: p.b, h, w, cout4: b4, has_bias: bias ? 1 : 0, quads },
     [Math.ceil(quads / 64), b4 / 4, 1], label)];
 }
 

@@ -58,6 +58,9 @@ const small: Case[] = [
   { cin: 2, cout: 3, h: 6, w: 5, k: 1 },
   { cin: 3, cout: 4, h: 9, w: 11, k: 5 },
   { cin: 5, cout: 9, h: 67, w: 3, k: 3 },     // past the direct kernel's 64-quad workgroup and 8-channel blocks
+  { cin: 3, cout: 5, h: 5, w: 8, k: 3 },      // W % 4 == 0: vec4 row loads and stores
+  { cin: 3, cout: 4, h: 7, w: 12, k: 5 },
+  { cin: 2, cout: 6, h: 5, w: 4, k: 5 },      // one quad per row: taps reach past both edges
 ];
 for (const c of small) {
   test(`direct ${c.cin}->${c.cout} ${c.h}x${c.w} K${c.k} matches float64`, async () => {
@@ -147,7 +150,7 @@ test('bad shapes throw one-line PainterlyErrors', async () => {
   const gpu = await testGpu();
   const w = createTensor(gpu, [4, 3, 3, 3], 'w');
   const b = createTensor(gpu, [4], 'b');
-  assert.throws(() => prepareConv(gpu, createTensor(gpu, [4, 3, 2, 2], 'w2'), b), (e: Error) => e instanceof PainterlyError && /odd K/.test(e.message));
+  assert.throws(() => prepareConv(gpu, createTensor(gpu, [4, 3, 2, 2], 'w2'), b), (e: Error) => e instanceof PainterlyError && /odd K <= 5/.test(e.message));
   assert.throws(() => prepareConv(gpu, w, createTensor(gpu, [5], 'b5')), (e: Error) => e instanceof PainterlyError && /bias \[4\]/.test(e.message));
   assert.throws(() => prepareConv(gpu, w, b, { algorithm: 'winograd' }), (e: Error) => e instanceof PainterlyError && /Winograd/.test(e.message));
   const layer = prepareConv(gpu, w, b);
