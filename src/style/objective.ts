@@ -100,6 +100,13 @@ export class GatysObjective {
   private programFor(x: Tensor, grad: Tensor): Program {
     const hit = this.programs.find((p) => p.x === x.buffer && p.grad === grad.buffer);
     if (hit) return hit;
+    // Optimisers hand flat vectors of n; view them as the image they are.
+    for (const t of [x, grad]) {
+      if (t.size !== this.n) throw new PainterlyError(`${t.label}: expected ${this.n} values (3x${this.plan.h}x${this.plan.w}), got ${t.size}`);
+    }
+    const shape = [3, this.plan.h, this.plan.w];
+    x = { ...x, shape };
+    grad = { ...grad, shape };
     const back: BackwardProgram = backwardInto(this.gpu, this.plan, (l, a, g) => this.lossAt(l, a, g), grad);
     const steps = [...forwardFrom(this.gpu, this.plan, x), ...back.steps];
     const tvSlot = this.slots.findIndex((s) => s.kind === 'tv');

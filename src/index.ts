@@ -1,0 +1,9 @@
+// What the library exports in every environment (node.ts and browser.ts add the environment's GPU and I/O).
+export { Painterly, engineSettings, toRgbImage, type CreateOptions, type PainterlyHooks, type PainterlyResult, type PixelInput, type ImageInput } from './painterly.ts';
+export { Gpu, PainterlyError, type OpenOptions } from './gpu/device.ts';
+export { resolveStylizeOptions, type StylizeInput, type StylizeOptions } from './style/options.ts';
+export type { EvaluationRecord, ProgressInfo, StylizeResult, EngineSettings } from './style/engine.ts';
+export type { LossTerms, LossConfig } from './style/objective.ts';
+export { decodeImage, encodeImage, fromRgba, toRgba, resize, fitLongestSide, type RgbImage } from './image/index.ts';
+export { VGG19_LAYER_NAMES } from './nets/vgg19.ts';
+export { loadVgg19Weights, type VggWeights } from './weights/vgg19-weights.ts';
