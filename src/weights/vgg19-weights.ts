@@ -36,6 +36,11 @@ export interface LoadOptions {
   /** Download retries without progress before giving up (default 4), and the first retry's delay in ms. */
   retries?: number;
   retryDelayMs?: number;
+  /**
+   * Weight files held in memory or behind a Blob (a browser's file picker), by spec: a spec found here is read from
+   * its ByteSource instead of the file system.
+   */
+  files?: Map<string, ByteSource>;
 }
 
 /** spec: 'pretrained' (default Hub file, cached), 'random:SEED', or a path to a local .safetensors file. */
@@ -64,6 +69,8 @@ export async function loadVgg19Weights(spec: string, opts: LoadOptions = {}): Pr
   }
 
   if (spec === '') throw new PainterlyError(`weights: expected 'pretrained', 'random:SEED' or a path to a .safetensors file`);
+  const given = opts.files?.get(spec);
+  if (given) return { convs: await fromSource(given, convs), pretrained: true, source: `VGG19 weights from ${given.name} up to ${upTo}` };
   const { openFileSource } = await import('./cache-node.ts');
   const src = await openFileSource(spec);
   try {

@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+// Builds the library bundles and the web page with esbuild.
+//   node scripts/build.mjs            dist/node/painterly.js, dist/browser/painterly.js, dist/web/
+//   node scripts/build.mjs web        only the page (npm run web)
+//   node scripts/build.mjs --serve [--port N]   the page, rebuilt on change and served on 127.0.0.1 (npm run serve)
+// .wgsl files are bundled as text. The browser bundles must not pull in Node-only modules: cache-node.ts and
+// node-io.ts (reached only through dynamic imports on Node-only paths) are replaced by a stub that throws.
+import { cp, mkdir, readdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const at = (...p) => join(root, ...p);
+
+const NODE_ONLY = /(^|[\\/])(cache-node|node-io)\.ts$/;
+const nodeOnlyStub = {
+  name: 'node-only-stub',
+  setup(build) {
+    build.onResolve({ filter: NODE_ONLY }, (args) => ({ path: args.path, namespace: 'node-only' }));
+    build.onLoad({ filter: /.*/, namespace: 'node-only' }, (args) => ({
+      loader: 'js',
+      contents: `export {}; throw new Error(${JSON.stringify(`painterly: ${args.path} needs Node and is not part of the browser build`)});`,
+    }));
+  },
+};
+
+/** pngjs's Node build needs zlib and streams; its own browser build (polyfills included) is used instead. */
+const pngjsBrowser = {
+  name: 'pngjs-browser',
+  setup(build) {
+    build.onResolve({ filter: /^pngjs$/ }, () => ({ path: at('node_modules/pngjs/browser.js') }));
+  },
+};
+
+const common = {
+  bundle: true,
+  format: 'esm',
+  loader: { '.wgsl': 'text' },
+  sourcemap: true,
+  logLevel: 'warning',
+  legalComments: 'none',
+};
+
+const browserOptions = {
+  ...common,
+  platform: 'browser',
+  target: ['chrome113', 'safari17', 'firefox121'],
+  plugins: [nodeOnlyStub, pngjsBrowser],
+  define: { 'process.env.NODE_ENV': '"production"' },
+};
+
+export function webOptions(outdir = at('dist/web')) {
+  return { ...browserOptions, entryPoints: { app: at('web/app.ts') }, outdir, minify: true };
+}
+
+/** Copies the page's static files (HTML, CSS, example images and their licence table). */
+export async function copyStatic(outdir = at('dist/web')) {
+  await mkdir(join(outdir, 'examples'), { recursive: true });
+  for (const f of await readdir(at('web'))) {
+    if (!f.endsWith('.ts')) await cp(at('web', f), join(outdir, f), { recursive: true });
+  }
+  for (const f of await readdir(at('examples'))) {
+    if (/\.(jpe?g|png|md)$/i.test(f)) await cp(at('examples', f), join(outdir, 'examples', f));
+  }
+}
+
+export async function buildWeb(outdir = at('dist/web')) {
+  await rm(outdir, { recursive: true, force: true });
+  await esbuild.build(webOptions(outdir));
+  await copyStatic(outdir);
+}
+
+async function buildLibraries() {
+  await esbuild.build({
+    ...browserOptions, entryPoints: [at('src/browser.ts')], outfile: at('dist/browser/painterly.js'),
+  });
+  if (existsSync(at('src/node.ts'))) {
+    await esbuild.build({
+      ...common, platform: 'node', target: 'node20', packages: 'external',
+      entryPoints: [at('src/node.ts')], outfile: at('dist/node/painterly.js'),
+    });
+  }
+}
+
+async function serve(port) {
+  const outdir = at('dist/web');
+  await rm(outdir, { recursive: true, force: true });
+  await copyStatic(outdir);
+  const ctx = await esbuild.context({
+    ...webOptions(outdir),
+    minify: false,
+    plugins: [...browserOptions.plugins, { name: 'static', setup: (b) => b.onEnd(() => copyStatic(outdir)) }],
+  });
+  await ctx.watch();
+  const { hosts, port: p } = await ctx.serve({ servedir: outdir, host: '127.0.0.1', port });
+  console.log(`painterly web: http://${hosts[0]}:${p}/ (rebuilds on change; Ctrl-C stops)`);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const t0 = performance.now();
+  try {
+    if (args.includes('--serve')) {
+      const i = args.indexOf('--port');
+      await serve(i >= 0 ? Number(args[i + 1]) : 8000);
+    } else {
+      const what = args.filter((a) => !a.startsWith('-'));
+      if (what.length === 0 || what.includes('lib')) await buildLibraries();
+      if (what.length === 0 || what.includes('web')) await buildWeb();
+      console.log(`built ${what.length ? what.join(', ') : 'lib, web'} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } catch (e) {
+    if (!e.errors) console.error(e);
+    process.exit(1);
+  }
+}
