@@ -4,7 +4,7 @@ import { readTensor, uploadTensor, type Tensor, createTensor, destroyTensors } f
 import { rgbToYiq, transferLuminance, matchColorHistogram } from '../image/color.ts';
 import { createImage, type RgbImage } from '../image/image.ts';
 import { fitLongestSide, resize } from '../image/resize.ts';
-import type { Pooling, Vgg19 } from '../nets/vgg19.ts';
+import { deepest, layersUpTo, type Pooling, type Vgg19 } from '../nets/vgg19.ts';
 import { createAdam } from '../optim/adam.ts';
 import { createLbfgs } from '../optim/lbfgs.ts';
 import { createSgd } from '../optim/sgd.ts';
@@ -86,6 +86,16 @@ export interface StylizeResult {
   seconds: number;
 }
 
+function deepestLayer(l: LossConfig): string {
+  const taps = [...(l.contentWeight !== 0 ? l.contentLayers : []), ...(l.styleWeight !== 0 ? l.styleLayers : [])];
+  return deepest(taps.length ? taps : ['relu1_1']);
+}
+
+/** Smallest image side the deepest tapped layer allows: one pixel left after each pooling. */
+function minimumSide(l: LossConfig): number {
+  return 2 ** layersUpTo(deepestLayer(l)).filter((x) => x.kind === 'pool').length;
+}
+
 /** Deterministic PRNG for the noise init (mulberry32). */
 function rand(seed: number): () => number {
   let a = seed >>> 0;
@@ -141,6 +151,15 @@ export async function stylizeImages(gpu: Gpu, net: Vgg19, images: StylizeImages,
       styles = styles.map(lumaImage);
     }
     const { width, height } = content;
+    const need = minimumSide(s.loss);
+    if (Math.min(width, height) < need) {
+      throw new PainterlyError(`the output is ${width}x${height} at size ${scales[k]}: ${deepestLayer(s.loss)} needs at least ${need}x${need}; use a larger --size/--scales`);
+    }
+    styles.forEach((st, i) => {
+      if (Math.min(st.width, st.height) < need) {
+        throw new PainterlyError(`style image ${i + 1} is ${st.width}x${st.height} at --style-scale ${s.styleScale}: ${deepestLayer(s.loss)} needs at least ${need}x${need}`);
+      }
+    });
     let init: RgbImage;
     if (current) init = resize(current, width, height);
     else if (s.init === 'noise') init = noiseImage(width, height, s.seed);

@@ -116,6 +116,17 @@ export class GatysObjective {
     return p;
   }
 
+  /**
+   * The program split for benchmarks: the forward alone, the loss steps (which read only forward activations), and
+   * the whole evaluation. Timing forward, forward+losses and all gives the three parts by difference.
+   */
+  stages(x: Tensor, grad: Tensor): { forward: Step[]; losses: Step[]; all: Step[]; clears: GPUBuffer[] } {
+    const p = this.programFor(x, grad);
+    const forward = p.steps.slice(0, this.plan.forward.length + 1);
+    const losses = [...this.lossSteps.values()].flat();
+    return { forward, losses, all: p.steps, clears: p.clears };
+  }
+
   /** Records the whole evaluation into `enc` (forward, losses, backward; gradient into `grad`). */
   encode(enc: GPUCommandEncoder, x: Tensor, grad: Tensor): void {
     const p = this.programFor(x, grad);

@@ -1,0 +1,101 @@
+// npm run bench:iteration — seconds per loss+gradient evaluation of the Gatys objective (full VGG19 up to relu5_1,
+// default layers), split into forward, losses and backward, at several image sizes; with the same evaluation in
+// PyTorch on the CPU measured side by side (bench/torch_iteration.py) when python3-torch is installed.
+// Flags: --sizes 64,128,256,512  --runs N  --no-torch  --json FILE
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { openDawnGpu } from '../src/gpu/dawn.ts';
+import { createTensor, uploadTensor } from '../src/gpu/tensor.ts';
+import { createVgg19, layersUpTo } from '../src/nets/vgg19.ts';
+import { GatysObjective, type LossConfig } from '../src/style/objective.ts';
+import { contentTargets, styleTargets } from '../src/style/targets.ts';
+import { loadVgg19Weights } from '../src/weights/vgg19-weights.ts';
+import { table, timeSteps } from './harness.ts';
+
+const args = process.argv.slice(2);
+const flag = (name: string, def: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : def;
+};
+const sizes = flag('sizes', '64,128,256,512').split(',').map(Number);
+const runs = Number(flag('runs', '3'));
+const jsonPath = flag('json', 'bench/results/iteration.json');
+const withTorch = !args.includes('--no-torch');
+
+const cfg: LossConfig = {
+  contentLayers: ['relu4_2'], styleLayers: ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'],
+  styleLayerWeights: [0.2, 0.2, 0.2, 0.2, 0.2], contentWeight: 1, styleWeight: 1e3, tvWeight: 1, normalization: 'paper',
+};
+
+/** 2·Cin·Cout·9·H·W summed over the convolutions up to relu5_1. */
+function forwardConvFlops(h: number, w: number): number {
+  let flops = 0;
+  let cin = 3;
+  for (const l of layersUpTo('relu5_1')) {
+    if (l.kind === 'pool') { h = Math.floor(h / 2); w = Math.floor(w / 2); }
+    if (l.kind === 'conv') { flops += 2 * cin * l.channels * 9 * h * w; cin = l.channels; }
+  }
+  return flops;
+}
+
+function torchTimes(): Map<number, number> {
+  const out = new Map<number, number>();
+  if (!withTorch) return out;
+  const r = spawnSync('python3', ['bench/torch_iteration.py', '--sizes', sizes.join(','), '--runs', String(runs)], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    console.error(`(PyTorch reference skipped: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`);
+    return out;
+  }
+  for (const line of r.stdout.trim().split('\n')) {
+    const m = JSON.parse(line) as { size: number; seconds: number; threads: number };
+    out.set(m.size, m.seconds);
+  }
+  return out;
+}
+
+const gpu = await openDawnGpu();
+console.log(`adapter: ${gpu.describe()}; storage binding limit ${(gpu.maxBindingBytes / 2 ** 20).toFixed(0)} MiB`);
+const net = createVgg19(gpu, await loadVgg19Weights('random:1', { upTo: 'conv5_1', onMessage: () => {} }));
+const rows: (string | number)[][] = [];
+const results: Record<string, unknown>[] = [];
+const torch = torchTimes(); // before the GPU work, so the two never share the cores
+for (const size of sizes) {
+  const img = () => uploadTensor(gpu, Float32Array.from({ length: 3 * size * size }, () => Math.random()), [3, size, size], 'img');
+  let obj: GatysObjective;
+  try {
+    const content = img();
+    const style = img();
+    const P = contentTargets(gpu, net, content, cfg.contentLayers, 'avg');
+    const A = await styleTargets(gpu, net, [style], [1], cfg.styleLayers, 'avg', size, size);
+    obj = new GatysObjective(gpu, net, size, size, 'avg', cfg, { content: P, style: A });
+  } catch (e) {
+    console.log(`${size}: skipped (${(e as Error).message})`);
+    continue;
+  }
+  const x = img();
+  const grad = createTensor(gpu, x.shape, 'grad');
+  const st = obj.stages(x, grad);
+  const fwd = await timeSteps(gpu, st.forward, { runs, minSeconds: 0 });
+  const fl = await timeSteps(gpu, [...st.forward, ...st.losses], { runs, minSeconds: 0 });
+  const all = await timeSteps(gpu, st.all, { runs, minSeconds: 0 });
+  const flops = 2 * forwardConvFlops(size, size);
+  const t = all.median;
+  const ref = torch.get(size);
+  const row = {
+    size, seconds: t, forward: fwd.median, losses: Math.max(0, fl.median - fwd.median), backward: Math.max(0, t - fl.median),
+    gflops: flops / t / 1e9, torchSeconds: ref, speedupVsTorch: ref ? ref / t : undefined,
+  };
+  results.push(row);
+  rows.push([size, t.toFixed(3), row.forward.toFixed(3), row.losses.toFixed(3), row.backward.toFixed(3), row.gflops.toFixed(1),
+    ref ? ref.toFixed(3) : '-', ref ? (ref / t).toFixed(2) : '-']);
+  obj.destroy();
+}
+console.log(table(['size', 's/eval', 'forward', 'losses', 'backward', 'GFLOP/s', 'torch s/eval', 'torch/ours'], rows));
+console.log('GFLOP/s counts 2x the forward conv FLOPs (forward + input gradient) per evaluation; torch/ours > 1 means we are faster.');
+mkdirSync(dirname(jsonPath), { recursive: true });
+writeFileSync(jsonPath, JSON.stringify({ adapter: gpu.describe(), date: new Date().toISOString(), results }, null, 1));
+console.log(`wrote ${jsonPath}`);
+net.destroy();
+gpu.destroy();
+process.exit(0);
