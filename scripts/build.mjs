@@ -26,11 +26,20 @@ const nodeOnlyStub = {
   },
 };
 
-/** pngjs's Node build needs zlib and streams; its own browser build (polyfills included) is used instead. */
-const pngjsBrowser = {
-  name: 'pngjs-browser',
+/**
+ * pngjs needs Node's zlib and streams (its browserified build fails on plain Uint8Arrays), so browser bundles get a
+ * stub: pages decode and encode PNG with the browser's own codecs (createImageBitmap, canvas.toBlob). JPEG (jpeg-js)
+ * is plain JavaScript and is bundled, so JPEG pixels in a page are bit-identical to Node's.
+ */
+const pngjsStub = {
+  name: 'pngjs-stub',
   setup(build) {
-    build.onResolve({ filter: /^pngjs$/ }, () => ({ path: at('node_modules/pngjs/browser.js') }));
+    build.onResolve({ filter: /^pngjs$/ }, () => ({ path: 'pngjs', namespace: 'pngjs-stub' }));
+    build.onLoad({ filter: /.*/, namespace: 'pngjs-stub' }, () => ({
+      loader: 'js',
+      contents: `const no = () => { throw new Error('PNG through pngjs is not in the browser build: use createImageBitmap / canvas.toBlob'); };
+        export const PNG = { sync: { read: no, write: no } };`,
+    }));
   },
 };
 
@@ -47,7 +56,7 @@ const browserOptions = {
   ...common,
   platform: 'browser',
   target: ['chrome113', 'safari17', 'firefox121'],
-  plugins: [nodeOnlyStub, pngjsBrowser],
+  plugins: [nodeOnlyStub, pngjsStub],
   define: { 'process.env.NODE_ENV': '"production"' },
 };
 

@@ -61,10 +61,13 @@ function gpuStatus(text: string, bad = false): void {
 
 // ---- images -------------------------------------------------------------------------------------------------
 
-/** PNG and JPEG through the library's decoders (bit-identical to Node); other formats through the browser. */
+/**
+ * JPEG through the library's decoder (bit-identical to Node's, so the page's numbers match the CLI's); PNG and the
+ * rest through the browser (pngjs does not run in browsers; opaque 8-bit PNGs decode to the same bytes either way).
+ */
 async function decodeBlob(blob: Blob, name: string): Promise<RgbImage> {
   const bytes = new Uint8Array(await blob.arrayBuffer());
-  if (sniffFormat(bytes)) return decodeImage(bytes, name);
+  if (sniffFormat(bytes) === 'jpeg') return decodeImage(bytes, name);
   let bitmap: ImageBitmap;
   try {
     bitmap = await createImageBitmap(blob);

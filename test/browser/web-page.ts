@@ -10,7 +10,8 @@ import { extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createPainterly } from '../../src/node.ts';
-import { decodeImage } from '../../src/image/codec.ts';
+import { decodeImage, encodeImage } from '../../src/image/codec.ts';
+import { fitLongestSide } from '../../src/image/resize.ts';
 import type { RgbImage } from '../../src/image/image.ts';
 import { randomConvs } from '../../src/weights/random.ts';
 import { convsUpTo } from '../../src/weights/layout.ts';
@@ -263,6 +264,17 @@ test('a local .safetensors file can be chosen as the weights', async () => {
   ok(Number.isFinite(cached), 'a finite loss');
   const log = (await page.textContent('#log')) ?? '';
   ok(!/error/i.test(log.split('\n').filter((l) => !/GPU error: .*deprecat/i.test(l)).join('\n')), `no errors logged: ${log}`);
+});
+
+test('PNG files (decoded by the browser) give the same pixels as decodeImage in Node', async () => {
+  const png = join(outDir, 'small.png');
+  const img = fitLongestSide(images.content, 40);
+  await writeFile(png, encodeImage(img, 'png'));
+  await page.setInputFiles('#content-file', png);
+  await page.waitForFunction(() => /small\.png: 40×30/.test(document.getElementById('content-meta')!.textContent ?? ''), undefined, { timeout: 10_000 });
+  const got = await page.evaluate(() => Array.from((window as unknown as { painterlyPage: { images: { content: { data: Float32Array } } } }).painterlyPage.images.content.data));
+  const want = decodeImage(new Uint8Array(await readFile(png)), png).data;
+  ok(got.length === want.length && got.every((x, i) => x === want[i]), 'same pixels as decodeImage in Node');
 });
 
 test('without WebGPU the page says so plainly', async () => {
