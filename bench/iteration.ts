@@ -3,7 +3,7 @@
 // PyTorch on the CPU measured side by side (bench/torch_iteration.py) when python3-torch is installed.
 // Flags: --sizes 64,128,256,512  --runs N  --no-torch  --json FILE
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { openDawnGpu } from '../src/gpu/dawn.ts';
 import { createTensor, uploadTensor } from '../src/gpu/tensor.ts';
@@ -42,7 +42,8 @@ function forwardConvFlops(h: number, w: number): number {
 function torchTimes(): Map<number, number> {
   const out = new Map<number, number>();
   if (!withTorch) return out;
-  const r = spawnSync('python3', ['bench/torch_iteration.py', '--sizes', sizes.join(','), '--runs', String(runs)], { encoding: 'utf8' });
+  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'; // Debian's python3-torch lives there
+  const r = spawnSync(python, ['bench/torch_iteration.py', '--sizes', sizes.join(','), '--runs', String(runs)], { encoding: 'utf8' });
   if (r.status !== 0) {
     console.error(`(PyTorch reference skipped: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`);
     return out;

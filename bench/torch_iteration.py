@@ -2,7 +2,7 @@
 """The reference for bench/iteration.ts: the same Gatys loss + gradient w.r.t. the image in PyTorch on the CPU
 (VGG19 up to relu5_1 with random weights, avg pooling, content relu4_2, style relu1_1..relu5_1, TV), one JSON line per
 size: {"size", "seconds", "threads"} (median of --runs after a warm-up). Debian: apt-get install python3-torch."""
-import argparse, json, statistics, time
+import argparse, json, os, statistics, time
 import torch
 import torch.nn.functional as F
 
@@ -11,6 +11,7 @@ p.add_argument('--sizes', default='64,128,256,512')
 p.add_argument('--runs', type=int, default=3)
 a = p.parse_args()
 torch.manual_seed(1)
+torch.set_num_threads(os.cpu_count() or 1)  # its default here is 1; give it every core we have
 cfg = [[64, 64], [128, 128], [256] * 4, [512] * 4, [512]]
 convs, cin = [], 3
 for block in cfg:

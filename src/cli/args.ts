@@ -6,7 +6,7 @@ import {
   DEFAULT_CONTENT_LAYERS, DEFAULT_CONTENT_WEIGHT, DEFAULT_INIT, DEFAULT_ITERS, DEFAULT_LBFGS_HISTORY, DEFAULT_LINE_SEARCH,
   DEFAULT_LOSS_NORMALIZATION, DEFAULT_LR, DEFAULT_OPTIMIZER, DEFAULT_POOLING, DEFAULT_PRESERVE_COLORS, DEFAULT_PRINT_EVERY,
   DEFAULT_SAVE_EVERY, DEFAULT_SEED, DEFAULT_SIZE, DEFAULT_STYLE_LAYERS, DEFAULT_STYLE_SCALE, DEFAULT_STYLE_WEIGHT,
-  DEFAULT_TV_WEIGHT, DEFAULT_WEIGHTS, MAX_SIZE, MIN_SIZE, resolveStylizeOptions, type StylizeInput, type StylizeOptions,
+  DEFAULT_TV_WEIGHT, DEFAULT_WEIGHTS, MAX_SIZE, SCALE_FREE_DEFAULT_WEIGHTS, MIN_SIZE, resolveStylizeOptions, type StylizeInput, type StylizeOptions,
 } from '../style/options.ts';
 
 type Kind = 'string' | 'number' | 'strings' | 'numbers' | 'flag';
@@ -33,9 +33,9 @@ export const STYLIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--scales', key: 'scales', kind: 'numbers', arg: 'PX,PX,...', help: 'coarse-to-fine sizes, increasing, e.g. 256,512,1024; the last is the output size', def: 'just --size' },
   { flag: '--style-scale', key: 'styleScale', kind: 'number', arg: 'X', help: 'style images are resized to X times the output size', def: String(DEFAULT_STYLE_SCALE) },
   { flag: '--style-blend-weights', key: 'styleBlendWeights', kind: 'numbers', arg: 'W,W,...', help: 'one weight per style image, normalised to sum 1', def: 'equal' },
-  { flag: '--content-weight', key: 'contentWeight', kind: 'number', arg: 'A', help: 'weight of the content loss', def: String(DEFAULT_CONTENT_WEIGHT) },
-  { flag: '--style-weight', key: 'styleWeight', kind: 'number', arg: 'B', help: 'weight of the style loss', def: String(DEFAULT_STYLE_WEIGHT) },
-  { flag: '--tv-weight', key: 'tvWeight', kind: 'number', arg: 'G', help: 'weight of the total-variation (smoothness) loss', def: String(DEFAULT_TV_WEIGHT) },
+  { flag: '--content-weight', key: 'contentWeight', kind: 'number', arg: 'A', help: 'weight of the content loss', def: `${DEFAULT_CONTENT_WEIGHT} (scale-free: ${SCALE_FREE_DEFAULT_WEIGHTS.content})` },
+  { flag: '--style-weight', key: 'styleWeight', kind: 'number', arg: 'B', help: 'weight of the style loss', def: `${DEFAULT_STYLE_WEIGHT} (scale-free: ${SCALE_FREE_DEFAULT_WEIGHTS.style})` },
+  { flag: '--tv-weight', key: 'tvWeight', kind: 'number', arg: 'G', help: 'weight of the total-variation (smoothness) loss', def: `${DEFAULT_TV_WEIGHT} (scale-free: ${SCALE_FREE_DEFAULT_WEIGHTS.tv})` },
   { flag: '--content-layers', key: 'contentLayers', kind: 'strings', arg: 'L,L,...', help: 'VGG19 layers for content (conv1_1..conv5_4, relu1_1..relu5_4)', def: list(DEFAULT_CONTENT_LAYERS) },
   { flag: '--style-layers', key: 'styleLayers', kind: 'strings', arg: 'L,L,...', help: 'VGG19 layers for style', def: list(DEFAULT_STYLE_LAYERS) },
   { flag: '--style-layer-weights', key: 'styleLayerWeights', kind: 'numbers', arg: 'W,W,...', help: 'one weight per style layer', def: '1/n each' },

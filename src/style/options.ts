@@ -19,12 +19,14 @@ export type InitSpec = 'noise' | 'content' | 'style' | ImageSource;
 export const VGG19_FEATURE_LAYERS: readonly string[] = [[2, 1], [2, 2], [4, 3], [4, 4], [4, 5]].flatMap(([convs, b]) =>
   Array.from({ length: convs }, (_, i) => [`conv${b}_${i + 1}`, `relu${b}_${i + 1}`]).flat());
 
-// Defaults. The three loss weights are placeholders until the engine's normalisation is tuned (their ratio
-// alpha/beta = 1e-3 is Gatys et al. 2016's, for the 'paper' normalisation).
+// Defaults. The loss weights are derived in docs/loss-weights.md from neural-style's tuned settings for Caffe's VGG19
+// (content 5, style 100, TV 1e-3 on 0-255 inputs, MSE losses) rescaled to torchvision's input normalisation and to the
+// paper's sums; they are for 512 px with 'paper' normalisation ('scale-free' has its own, size-independent set).
 export const DEFAULT_SIZE = 512;
 export const DEFAULT_CONTENT_WEIGHT = 1;
-export const DEFAULT_STYLE_WEIGHT = 1e3;
-export const DEFAULT_TV_WEIGHT = 1e-3;
+export const DEFAULT_STYLE_WEIGHT = 3e7;
+export const DEFAULT_TV_WEIGHT = 2e3;
+export const SCALE_FREE_DEFAULT_WEIGHTS = { content: 1, style: 15, tv: 250 } as const;
 export const DEFAULT_CONTENT_LAYERS: readonly string[] = ['relu4_2'];
 export const DEFAULT_STYLE_LAYERS: readonly string[] = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'];
 export const DEFAULT_POOLING: Pooling = 'avg';
@@ -251,6 +253,9 @@ export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = 
     bad('weights', `expected pretrained, random:SEED (SEED a non-negative integer) or a weights file, got ${show(weights)}`);
   }
 
+  const lossNormalization = oneOf('lossNormalization', DEFAULT_LOSS_NORMALIZATION, ['paper', 'scale-free'] as const);
+  const scaleFree = lossNormalization === 'scale-free';
+
   const verbose = get('verbose') ?? false;
   if (typeof verbose !== 'boolean') bad('verbose', `expected true or false, got ${show(verbose)}`);
 
@@ -261,9 +266,9 @@ export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = 
     size,
     styleScale: number('styleScale', DEFAULT_STYLE_SCALE, (v) => positive(v) && v <= 16, 'a positive number (at most 16)'),
     styleBlendWeights: blend.map((w) => w / blendSum),
-    contentWeight: number('contentWeight', DEFAULT_CONTENT_WEIGHT, nonNeg, 'a non-negative number'),
-    styleWeight: number('styleWeight', DEFAULT_STYLE_WEIGHT, nonNeg, 'a non-negative number'),
-    tvWeight: number('tvWeight', DEFAULT_TV_WEIGHT, nonNeg, 'a non-negative number'),
+    contentWeight: number('contentWeight', scaleFree ? SCALE_FREE_DEFAULT_WEIGHTS.content : DEFAULT_CONTENT_WEIGHT, nonNeg, 'a non-negative number'),
+    styleWeight: number('styleWeight', scaleFree ? SCALE_FREE_DEFAULT_WEIGHTS.style : DEFAULT_STYLE_WEIGHT, nonNeg, 'a non-negative number'),
+    tvWeight: number('tvWeight', scaleFree ? SCALE_FREE_DEFAULT_WEIGHTS.tv : DEFAULT_TV_WEIGHT, nonNeg, 'a non-negative number'),
     contentLayers: layers('contentLayers', DEFAULT_CONTENT_LAYERS),
     styleLayers,
     styleLayerWeights,
@@ -282,6 +287,6 @@ export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = 
     log: path('log'),
     verbose: verbose as boolean,
     weights: weights as string,
-    lossNormalization: oneOf('lossNormalization', DEFAULT_LOSS_NORMALIZATION, ['paper', 'scale-free'] as const),
+    lossNormalization,
   };
 }
