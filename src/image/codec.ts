@@ -15,6 +15,8 @@ export interface ImageHeader {
   format: ImageFormat;
   width: number;
   height: number;
+  /** EXIF orientation of a JPEG (1-8; 1 = as stored), applied by decodeImage. Width and height are as stored. */
+  orientation: number;
 }
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -65,29 +67,49 @@ export function readImageHeader(bytes: Uint8Array, name: string): ImageHeader {
     const head = [...bytes.subarray(0, 8)].map((x) => x.toString(16).padStart(2, '0')).join(' ');
     fail(name, `not a PNG or JPEG file (starts with bytes ${head}); ${SUPPORTED}`);
   }
-  const { width, height } = format === 'png' ? pngSize(bytes, name) : jpegSize(bytes, name);
+  const { width, height, orientation = 1 } = format === 'png' ? pngSize(bytes, name) : jpegSize(bytes, name);
   if (width <= 0 || height <= 0) fail(name, `corrupt ${format.toUpperCase()} header (size ${width}x${height})`);
   if (width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE || width * height > MAX_IMAGE_PIXELS) {
     fail(name, `${width}x${height} is too large; the limit is ${MAX_IMAGE_SIDE} pixels per side and ` +
       `${MAX_IMAGE_PIXELS} pixels in all`);
   }
-  return { format, width, height };
+  return { format, width, height, orientation };
 }
 
-function pngSize(b: Uint8Array, name: string): { width: number; height: number } {
+function pngSize(b: Uint8Array, name: string): { width: number; height: number; orientation: number } {
   // Signature, then the IHDR chunk: length (4), "IHDR", width (4, big-endian), height (4), depth, colour type, ...
   if (b.length < 33) fail(name, `truncated PNG (${b.length} bytes, shorter than a PNG header)`);
   if (!startsWith(b, ascii('IHDR'), 12)) fail(name, 'corrupt PNG: the first chunk is not IHDR');
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  return { width: v.getUint32(16), height: v.getUint32(20) };
+  return { width: v.getUint32(16), height: v.getUint32(20), orientation: 1 };
 }
 
-function jpegSize(b: Uint8Array, name: string): { width: number; height: number } {
+/** The orientation tag (0x0112) of IFD0 in an APP1 "Exif" segment's body, or 1. Malformed EXIF is ignored. */
+function exifOrientation(b: Uint8Array, start: number, end: number): number {
+  const t = start + 6; // after "Exif\0\0": a TIFF header
+  if (end - t < 8 || !startsWith(b, ascii('Exif'), start)) return 1;
+  const v = new DataView(b.buffer, b.byteOffset + t, end - t);
+  const le = b[t] === 0x49;
+  const ifd = v.getUint32(4, le);
+  if (ifd + 2 > v.byteLength) return 1;
+  const count = v.getUint16(ifd, le);
+  for (let i = 0; i < count && ifd + 2 + 12 * i + 12 <= v.byteLength; i++) {
+    const e = ifd + 2 + 12 * i;
+    if (v.getUint16(e, le) === 0x0112) {
+      const o = v.getUint16(e + 8, le);
+      return o >= 1 && o <= 8 ? o : 1;
+    }
+  }
+  return 1;
+}
+
+function jpegSize(b: Uint8Array, name: string): { width: number; height: number; orientation: number } {
   // Walk the marker segments; after each start-of-scan skip the entropy-coded data (where 0xFF is followed by a
   // stuffed 0x00, a restart marker RST0-7 or fill 0xFF) to the next marker, until end-of-image.
   const n = b.length;
   let pos = 2;
   let size: { width: number; height: number } | undefined;
+  let orientation = 1;
   while (true) {
     if (pos >= n) fail(name, 'truncated JPEG (no end-of-image marker)');
     if (b[pos] !== 0xff) fail(name, `corrupt JPEG: expected a marker at byte ${pos}`);
@@ -104,6 +126,7 @@ function jpegSize(b: Uint8Array, name: string): { width: number; height: number 
       if (len < 8 || pos + 7 > n) fail(name, 'truncated JPEG (cut off inside the frame header)');
       size = { height: (b[pos + 3] << 8) | b[pos + 4], width: (b[pos + 5] << 8) | b[pos + 6] };
     }
+    if (marker === 0xe1 && pos + len <= n) orientation = exifOrientation(b, pos + 2, pos + len);
     pos += len;
     if (pos > n) fail(name, 'truncated JPEG (cut off inside a marker segment)');
     if (marker === 0xda) {
@@ -113,7 +136,7 @@ function jpegSize(b: Uint8Array, name: string): { width: number; height: number 
     }
   }
   if (!size) fail(name, 'corrupt JPEG: no frame header');
-  return size;
+  return { ...size, orientation };
 }
 
 /**
@@ -121,6 +144,7 @@ function jpegSize(b: Uint8Array, name: string): { width: number; height: number 
  * planar RGB in [0, 1], compositing any alpha over white. PNG gamma and colour profiles are ignored (sRGB assumed).
  */
 export function decodeImage(bytes: Uint8Array, name: string): RgbImage {
+  // (JPEGs are turned upright by their EXIF orientation.)
   const header = readImageHeader(bytes, name);
   return header.format === 'png' ? decodePng(bytes, name) : decodeJpegBytes(bytes, name, header);
 }
@@ -170,7 +194,37 @@ function decodeJpegBytes(bytes: Uint8Array, name: string, header: ImageHeader): 
   if (raw.width !== header.width || raw.height !== header.height || raw.data.length !== 4 * raw.width * raw.height) {
     fail(name, 'corrupt JPEG data (decoded size does not match the header)');
   }
-  return fromRgba(raw.data, raw.width, raw.height);
+  return orient(fromRgba(raw.data, raw.width, raw.height), header.orientation);
+}
+
+/**
+ * Applies an EXIF orientation so the image appears upright: 2 mirror, 3 rotate 180, 4 flip, 5 transpose,
+ * 6 rotate 90 clockwise, 7 transverse, 8 rotate 90 counter-clockwise (5-8 swap width and height).
+ */
+export function orient(img: RgbImage, orientation: number): RgbImage {
+  if (orientation <= 1 || orientation > 8) return img;
+  const { width: w, height: h, data: s } = img;
+  const swap = orientation >= 5;
+  const W = swap ? h : w, H = swap ? w : h, n = w * h;
+  const out = new Float32Array(3 * n);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      // Source pixel (sx, sy) shown at (x, y).
+      let sx: number, sy: number;
+      switch (orientation) {
+        case 2: sx = w - 1 - x; sy = y; break;
+        case 3: sx = w - 1 - x; sy = h - 1 - y; break;
+        case 4: sx = x; sy = h - 1 - y; break;
+        case 5: sx = y; sy = x; break;
+        case 6: sx = y; sy = h - 1 - x; break;
+        case 7: sx = w - 1 - y; sy = h - 1 - x; break;
+        default: sx = w - 1 - y; sy = x; break; // 8
+      }
+      const si = sy * w + sx, di = y * W + x;
+      out[di] = s[si]; out[n + di] = s[n + si]; out[2 * n + di] = s[2 * n + si];
+    }
+  }
+  return { width: W, height: H, data: out };
 }
 
 // A plain Uint8Array view of a Buffer (whose slice() would alias instead of copy).

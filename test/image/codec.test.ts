@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { PainterlyError } from '../../src/gpu/device.ts';
-import { decodeImage, encodeImage, readImageHeader, MAX_IMAGE_SIDE } from '../../src/image/codec.ts';
+import { decodeImage, encodeImage, orient, readImageHeader, MAX_IMAGE_SIDE } from '../../src/image/codec.ts';
 import { fromRgba, toRgba, type RgbImage } from '../../src/image/image.ts';
 import { readImage, writeImage } from '../../src/image/node-io.ts';
 import { nextSeed, rng } from '../helpers.ts';
@@ -218,6 +218,44 @@ test('grey (1-component) JPEG decodes to equal R, G, B', () => {
   }
 });
 
+/** An APP1 Exif segment holding only IFD0 with the orientation tag, in either byte order. */
+function exifSegment(orientation: number, le: boolean): Uint8Array {
+  const tiff = new Uint8Array(8 + 2 + 12 + 4);
+  const v = new DataView(tiff.buffer);
+  tiff.set(le ? [0x49, 0x49] : [0x4d, 0x4d]);
+  v.setUint16(2, 42, le); v.setUint32(4, 8, le); v.setUint16(8, 1, le);
+  v.setUint16(10, 0x0112, le); v.setUint16(12, 3, le); v.setUint32(14, 1, le); v.setUint16(18, orientation, le);
+  const body = concat([new TextEncoder().encode('Exif\0\0'), tiff]);
+  return concat([new Uint8Array([0xff, 0xe1, (body.length + 2) >> 8, (body.length + 2) & 255]), body]);
+}
+
+test('EXIF orientation turns JPEGs upright', () => {
+  // 16x8: left half dark, right half light; quadrant values are far apart so JPEG loss does not matter.
+  const w = 16, h = 8, n = w * h, data = new Float32Array(3 * n);
+  for (let c = 0; c < 3; c++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data[c * n + y * w + x] = x < 8 ? (y < 4 ? 0 : 0.35) : (y < 4 ? 0.65 : 1);
+  const jpg = encodeImage({ width: w, height: h, data }, 'jpeg', 95);
+  const q = (img: RgbImage, x: number, y: number) => Math.round(img.data[y * img.width + x] * 3) / 3; // nearest of 4 levels
+  // Where the stored top-left (0), top-right (0.65), bottom-left (0.35) quadrants appear after orientation:
+  // [width, height, value at top-left corner, top-right corner, bottom-left corner]
+  const want: Record<number, number[]> = {
+    1: [16, 8, 0, 0.65, 0.35], 2: [16, 8, 0.65, 0, 1], 3: [16, 8, 1, 0.35, 0.65], 4: [16, 8, 0.35, 1, 0],
+    5: [8, 16, 0, 0.35, 0.65], 6: [8, 16, 0.35, 0, 1], 7: [8, 16, 1, 0.65, 0.35], 8: [8, 16, 0.65, 1, 0],
+  };
+  for (let o = 1; o <= 8; o++) {
+    const withExif = concat([jpg.subarray(0, 2), exifSegment(o, o % 2 === 0), jpg.subarray(2)]);
+    assert.is(readImageHeader(withExif, 'o.jpg').orientation, o);
+    const img = decodeImage(withExif, 'o.jpg');
+    const [W, H, tl, tr, bl] = want[o];
+    assert.equal([img.width, img.height], [W, H], `orientation ${o} size`);
+    const r = (v: number) => Math.round(v * 3) / 3;
+    assert.equal([q(img, 0, 0), q(img, W - 1, 0), q(img, 0, H - 1)], [tl, tr, bl].map(r), `orientation ${o} corners`);
+  }
+  // orient() keeps every pixel (a permutation) and 6 then 8 is the identity
+  const rnd = randomImage8(5, 3, nextSeed());
+  assert.equal([...orient(orient(rnd, 6), 8).data], [...rnd.data]);
+  assert.equal([...orient(orient(rnd, 5), 5).data], [...rnd.data]);
+});
+
 const realJpeg = new URL('tubingen.jpg', SHARED);
 test('real photograph decodes (skipped without ../shared/images)', async () => {
   if (!existsSync(realJpeg)) { console.log('  (skipped: no shared images)'); return; }
@@ -312,7 +350,7 @@ test('absurd dimensions are refused from the header, before decoding', async () 
   jpg[sof + 5] = 0xfd; jpg[sof + 6] = 0xe8; jpg[sof + 7] = 0xfd; jpg[sof + 8] = 0xe8; // 65000 x 65000
   await expectError(() => decodeImage(jpg, 'huge.jpg'), /65000x65000 is too large/, 'huge.jpg');
   // a header within limits passes and reports the size
-  assert.equal(readImageHeader(pngHeader(16384, 4096), 'ok.png'), { format: 'png', width: 16384, height: 4096 });
+  assert.equal(readImageHeader(pngHeader(16384, 4096), 'ok.png'), { format: 'png', width: 16384, height: 4096, orientation: 1 });
 });
 
 test('writeImage: by extension, clamps, atomic replace, clear errors', async () => {
