@@ -50,7 +50,7 @@ export const STYLIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--preserve-colors', key: 'preserveColors', kind: 'string', arg: 'none|luminance|histogram', help: 'keep the content\'s colours: transfer luminance only, or match the style\'s colour histogram to the content first', def: DEFAULT_PRESERVE_COLORS },
   { flag: '--weights', key: 'weights', kind: 'string', arg: 'pretrained|random:SEED|FILE', help: 'VGG19 weights: downloaded and cached, random (tests only), or a file', def: DEFAULT_WEIGHTS },
   { flag: '--seed', key: 'seed', kind: 'number', arg: 'N', help: 'random seed for the noise initialisation', def: String(DEFAULT_SEED) },
-  { flag: '--save-every', key: 'saveEvery', kind: 'number', arg: 'N', help: 'also write OUT_<iter> every N iterations (0 = never)', def: String(DEFAULT_SAVE_EVERY) },
+  { flag: '--save-every', key: 'saveEvery', kind: 'number', arg: 'N', help: 'also write OUT-<iter>.png (OUT-s<k>-<iter> with several scales) every N iterations (0 = never)', def: String(DEFAULT_SAVE_EVERY) },
   { flag: '--print-every', key: 'printEvery', kind: 'number', arg: 'N', help: 'print progress every N iterations (0 = never)', def: String(DEFAULT_PRINT_EVERY) },
   { flag: '--log', key: 'log', kind: 'string', arg: 'FILE', help: 'append one JSON line per loss evaluation', def: 'none' },
   { flag: '--verbose', key: 'verbose', kind: 'flag', help: 'print more detail (device, timings)' },

@@ -81,7 +81,8 @@ test('--save-every writes numbered intermediate images', async () => {
 
 const variants: [string, string[]][] = [
   ['adam', ['--optimizer', 'adam', '--lr', '0.05']],
-  ['sgd with max pooling', ['--optimizer', 'sgd', '--pooling', 'max']],
+  // Plain SGD takes raw gradient steps, so its lr depends on the loss scale (the default weights would blow it up).
+  ['sgd with max pooling', ['--optimizer', 'sgd', '--pooling', 'max', '--style-weight', '1', '--tv-weight', '0', '--lr', '1e-4']],
   ['lbfgs strong-wolfe, small history', ['--line-search', 'strong-wolfe', '--lbfgs-history', '3']],
   ['init content, luminance only', ['--init', 'content', '--preserve-colors', 'luminance']],
   ['init style, histogram colours', ['--init', 'style', '--preserve-colors', 'histogram']],
