@@ -14,6 +14,7 @@ const USAGE = `usage: painterly <command> [options]
 
 commands:
   stylize   style transfer: painterly stylize --content C --style S --out OUT [options] (--help for all options)
+  study     the experiments (optimiser, alpha/beta, pooling, init, layers) as a report: painterly study --content C --style S --out DIR
   info      the WebGPU adapter, its limits and features, and the weight cache
   help      this text`;
 
@@ -24,7 +25,8 @@ export async function main(argv: string[]): Promise<number> {
     if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') { console.log(USAGE); return cmd ? 0 : 1; }
     if (cmd === 'stylize') return await stylize(rest);
     if (cmd === 'info') return await info();
-    throw new PainterlyError(`unknown command "${cmd}"; expected stylize, info or help`);
+    if (cmd === 'study') return await (await import('./study.ts')).studyMain(rest);
+    throw new PainterlyError(`unknown command "${cmd}"; expected stylize, study, info or help`);
   } catch (e) {
     if (e instanceof PainterlyError || !verbose) {
       console.error(`painterly: ${oneLine(e)}`);
