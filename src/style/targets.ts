@@ -4,6 +4,7 @@ import { encodeSteps, type Step } from '../gpu/kernel.ts';
 import { createTensor, readBuffers, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { deepest, forwardFrom, layersUpTo, planVgg19, pooledSize, type Pooling, type Vgg19 } from '../nets/vgg19.ts';
 import { gram } from '../ops/gram.ts';
+import { needsTiling, tiledGrams } from './tiled.ts';
 
 function submit(gpu: Gpu, steps: Step[], copies: [Tensor, Tensor][] = []): void {
   const enc = gpu.device.createCommandEncoder({ label: 'targets' });
@@ -53,29 +54,35 @@ export async function styleTargets(
   for (let k = 0; k < images.length; k++) {
     const img = images[k];
     const [h, w] = [img.shape[1], img.shape[2]];
-    const plan = planVgg19(gpu, net, { h, w, pooling, upTo: deepest(layers), taps: layers, backward: false });
-    const grams = layers.map((l) => {
-      const F = plan.acts.get(l)!;
-      return { l, G: createTensor(gpu, [F.shape[0], F.shape[0]], `A.${l}`), F };
-    });
-    const steps = [...forwardFrom(gpu, plan, img)];
-    for (const { l, G, F } of grams) {
-      const scale = (blend[k] / total) * (positionsAt(l, outH, outW) / positionsAt(l, h, w));
-      steps.push(...gram(gpu, F, G, scale));
-    }
-    submit(gpu, steps);
-    const vals = await readBuffers(gpu, grams.map(({ G }) => ({ buffer: G.buffer, bytes: G.size * 4 })));
-    grams.forEach(({ l, G }, i) => {
-      const acc = sums.get(l) ?? new Float64Array(G.size);
+    const scales = layers.map((l) => (blend[k] / total) * (positionsAt(l, outH, outW) / positionsAt(l, h, w)));
+    // Style images past the binding limit are run in tiles (tiled.ts); the Grams are the same.
+    const vals = needsTiling(gpu, net, h, w, layers)
+      ? await tiledGrams(gpu, net, img, layers, scales, pooling)
+      : await untiledGrams(gpu, net, img, layers, scales, pooling);
+    layers.forEach((l, i) => {
+      const acc = sums.get(l) ?? new Float64Array(vals[i].length);
       vals[i].forEach((v, j) => { acc[j] += v; });
       sums.set(l, acc);
-      G.buffer.destroy();
     });
-    plan.destroy();
   }
   for (const l of layers) {
     const n = Math.round(Math.sqrt(sums.get(l)!.length));
     out.set(l, uploadTensor(gpu, Float32Array.from(sums.get(l)!), [n, n], `A.${l}`));
   }
   return out;
+}
+
+async function untiledGrams(gpu: Gpu, net: Vgg19, img: Tensor, layers: string[], scales: number[], pooling: Pooling): Promise<Float32Array[]> {
+  const plan = planVgg19(gpu, net, { h: img.shape[1], w: img.shape[2], pooling, upTo: deepest(layers), taps: layers, backward: false });
+  const grams = layers.map((l) => {
+    const F = plan.acts.get(l)!;
+    return { G: createTensor(gpu, [F.shape[0], F.shape[0]], `A.${l}`), F };
+  });
+  const steps = [...forwardFrom(gpu, plan, img)];
+  grams.forEach(({ G, F }, i) => steps.push(...gram(gpu, F, G, scales[i])));
+  submit(gpu, steps);
+  const vals = await readBuffers(gpu, grams.map(({ G }) => ({ buffer: G.buffer, bytes: G.size * 4 })));
+  for (const { G } of grams) G.buffer.destroy();
+  plan.destroy();
+  return vals;
 }

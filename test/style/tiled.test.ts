@@ -1,0 +1,166 @@
+// Tiled evaluation (images past the storage-binding limit): on a second device with a tiny binding limit, the tiled
+// targets, loss terms and gradient equal the untiled ones computed on the normal test device.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { openDawnGpu } from '../../src/gpu/dawn.ts';
+import { PainterlyError, type Gpu } from '../../src/gpu/device.ts';
+import { createTensor, poison, readTensor, uploadTensor, type Tensor } from '../../src/gpu/tensor.ts';
+import { createVgg19, VGG19_BLOCKS, type Pooling } from '../../src/nets/vgg19.ts';
+import { featuresReference, gatysReference, gramReference, type RefConv } from '../../src/reference/vgg19.ts';
+import { t64 } from '../../src/reference/tensor.ts';
+import { windowCopy as windowCopyRef } from '../../src/reference/crop.ts';
+import { GatysObjective, type LossConfig } from '../../src/style/objective.ts';
+import { contentTargets, styleTargets } from '../../src/style/targets.ts';
+import { needsTiling, planTiles, receptiveField, tiledContentTargets, tileWindow, TiledObjective } from '../../src/style/tiled.ts';
+import { assertClose, nextSeed, randArray, rng, takeGpuErrors, testGpu } from '../helpers.ts';
+
+const test = suite('tiled objective');
+
+/** VGG19's layer structure with small channel counts and He-style random weights. */
+function tinyVgg(seed: number, width = [4, 6, 8, 8, 8]): (RefConv & { weight: Float32Array; bias: Float32Array })[] {
+  const r = rng(seed);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+  let cin = 3;
+  return VGG19_BLOCKS.flatMap((block, b) => block.map((_, i) => {
+    const cout = width[b];
+    const std = Math.sqrt(2 / (cin * 9));
+    const c = {
+      name: `conv${b + 1}_${i + 1}`, cin, cout, k: 3,
+      weight: Float32Array.from({ length: cout * cin * 9 }, () => std * gauss()),
+      bias: Float32Array.from({ length: cout }, () => 0.05 * (r() - 0.5)),
+    };
+    cin = cout;
+    return c;
+  }));
+}
+
+const small = new Map<number, Promise<Gpu>>();
+/** A device whose storage bindings are limited to `bytes` (one per limit, reused). */
+function smallGpu(bytes: number): Promise<Gpu> {
+  let g = small.get(bytes);
+  if (!g) { g = openDawnGpu({ maxStorageBindingBytes: bytes, onError: (m) => { throw new Error(m); } }); small.set(bytes, g); }
+  return g;
+}
+
+const shallow: LossConfig = {
+  contentLayers: ['relu2_2'], styleLayers: ['relu1_1', 'relu2_1'], styleLayerWeights: [0.5, 0.5],
+  contentWeight: 1, styleWeight: 1e3, tvWeight: 0.1, normalization: 'paper',
+};
+const deeper: LossConfig = {
+  contentLayers: ['relu2_2', 'relu3_2'], styleLayers: ['relu1_1', 'relu2_1', 'relu3_1'], styleLayerWeights: [0.3, 0.3, 0.4],
+  contentWeight: 2, styleWeight: 1e3, tvWeight: 3, normalization: 'scale-free',
+};
+
+const img = (h: number, w: number) => t64([3, h, w], randArray(3 * h * w, nextSeed(), 0, 1));
+
+async function compare(h: number, w: number, pooling: Pooling, cfg: LossConfig, styleSize: [number, number], width = [8, 8, 8, 8, 8]) {
+  const big = await testGpu();
+  // Just enough for the whole RGB image: the first block's activations fit only for tiles of about a third of it
+  // per side (8 channels), which makes many tiles with interior ones that have exactly the halo on each side.
+  const gpu = await smallGpu(Math.ceil((3 * h * w * 4) / 16) * 16);
+  const convs = tinyVgg(nextSeed(), width);
+  const nets = [big, gpu].map((g) => createVgg19(g, { convs, pretrained: false, source: 'test' }));
+  const content = img(h, w), style = img(...styleSize), x = img(h, w);
+  const layers = [...cfg.contentLayers, ...cfg.styleLayers];
+  assert.ok(needsTiling(gpu, nets[1], h, w, layers) && !needsTiling(big, nets[0], h, w, layers), 'only the small device needs tiles');
+  const grid = planTiles(gpu, nets[1], h, w, layers);
+  const ys = new Set(grid.tiles.map((t) => t.y0)).size, xs = new Set(grid.tiles.map((t) => t.x0)).size;
+  if (process.env.TILED_DEBUG) console.log(`tiles ${ys}x${xs} of ${grid.tileH}x${grid.tileW}, halo ${grid.halo}`);
+  assert.ok(ys >= 2 && xs >= 2, `several tiles in both directions (${ys} x ${xs}, tiles ${grid.tileH}x${grid.tileW}, halo ${grid.halo})`);
+  assert.throws(() => new GatysObjective(gpu, nets[1], h, w, pooling, cfg, { content: new Map(), style: new Map() }),
+    (e: Error) => e instanceof PainterlyError && /storage binding limit/.test(e.message), 'untiled plan exceeds the small limit');
+
+  // Untiled, on the normal device.
+  const up = (g: Gpu, t: ReturnType<typeof img>, label: string) => uploadTensor(g, t.data, t.shape, label);
+  const P = contentTargets(big, nets[0], up(big, content, 'content'), cfg.contentLayers, pooling);
+  const A = await styleTargets(big, nets[0], [up(big, style, 'style')], [1], cfg.styleLayers, pooling, h, w);
+  const obj = new GatysObjective(big, nets[0], h, w, pooling, cfg, { content: P, style: A });
+  const grad0 = createTensor(big, [3, h, w], 'grad');
+  const f0 = await obj.evaluate(up(big, x, 'x'), grad0);
+  const want = { terms: obj.last!, grad: await readTensor(big, grad0) };
+
+  // Tiled, on the small device: targets first (the style image needs tiles too).
+  const At = await styleTargets(gpu, nets[1], [up(gpu, style, 'style')], [1], cfg.styleLayers, pooling, h, w);
+  for (const l of cfg.styleLayers) assertClose(await readTensor(gpu, At.get(l)!), await readTensor(big, A.get(l)!), 1e-5, `tiled style target ${l}`);
+  const Pt = tiledContentTargets(gpu, nets[1], up(gpu, content, 'content'), cfg.contentLayers, pooling, grid);
+  for (const l of cfg.contentLayers) {
+    const full = t64(P.get(l)!.shape, await readTensor(big, P.get(l)!));
+    for (let t = 0; t < grid.tiles.length; t++) {
+      const win = tileWindow(grid, grid.tiles[t], l, 'loss');
+      const crop = windowCopyRef(full, t64([full.shape[0], win.h, win.w]), win, { y0: 0, x0: 0 });
+      assertClose(await readTensor(gpu, Pt.get(l)![t]), crop.data, 1e-5, `tiled content target ${l} tile ${t}`);
+    }
+  }
+  const tiled = new TiledObjective(gpu, nets[1], grid, pooling, cfg, { content: Pt, style: At });
+  const gx = up(gpu, x, 'x');
+  const grad = createTensor(gpu, [3, h, w], 'grad');
+  poison(gpu, grad);
+  const f = await tiled.evaluate(gx, grad);
+  for (const k of ['content', 'style', 'tv', 'total'] as const) assertClose([tiled.last![k]], [want.terms[k]], 1e-4, `${k} loss`);
+  assert.ok(want.terms.content > 0 && want.terms.style > 0 && want.terms.tv > 0, 'the test exercises every loss');
+  assertClose(await readTensor(gpu, grad), want.grad, 5e-5, 'gradient w.r.t. the image');
+  assert.is(await tiled.evaluate(gx, grad), f, 'a second evaluation is bit-identical');
+  assert.ok(Math.abs(f - f0) <= 1e-4 * Math.abs(f0));
+  assert.is(takeGpuErrors().length, 0);
+  tiled.destroy();
+  obj.destroy();
+}
+
+test('tiled loss terms, gradient and targets equal untiled ones (100x90, shallow layers, avg pooling)', () => compare(100, 90, 'avg', shallow, [100, 90]));
+test('... 4-channel first block (few, large tiles), 100x90, max pooling', () => compare(100, 90, 'max', shallow, [90, 100], [4, 6, 8, 8, 8]));
+test('... max pooling, odd size 97x83, style image of another shape', () => compare(97, 83, 'max', shallow, [80, 96]));
+test('... layers to relu3_2, scale-free weights, 161x147, max pooling', () => compare(161, 147, 'max', deeper, [150, 140]));
+test('... layers to relu3_2, 150x171, avg pooling', () => compare(150, 171, 'avg', deeper, [90, 100]));
+
+test('receptive fields and tile windows: every core position is owned once, loss windows cover the cores', async () => {
+  const gpu = await smallGpu(3 * 200 * 170 * 4);
+  const net = createVgg19(gpu, { convs: tinyVgg(nextSeed()), pretrained: false, source: 'test' });
+  assert.equal(receptiveField(net, 'relu1_1'), { level: 0, radius: 1 });
+  assert.equal(receptiveField(net, 'relu3_2'), { level: 2, radius: 14 });
+  assert.equal(receptiveField(net, 'relu5_1'), { level: 4, radius: 70 });
+  const layers = ['relu1_1', 'relu2_1', 'relu3_2'];
+  const grid = planTiles(gpu, net, 200, 170, layers);
+  assert.ok(grid.tiles.length >= 4);
+  for (const [l, H, W] of [['relu1_1', 200, 170], ['relu2_1', 100, 85], ['relu3_2', 50, 42]] as const) {
+    const owner = new Int32Array(H * W);
+    for (const tile of grid.tiles) {
+      const c = tileWindow(grid, tile, l, 'core');
+      const m = tileWindow(grid, tile, l, 'loss');
+      assert.ok(m.y0 <= c.y0 && m.x0 <= c.x0 && m.y0 + m.h >= c.y0 + c.h && m.x0 + m.w >= c.x0 + c.w, 'loss window covers the core');
+      for (let i = c.y0; i < c.y0 + c.h; i++) for (let j = c.x0; j < c.x0 + c.w; j++) owner[i * W + j]++;
+    }
+    assert.ok(owner.every((v) => v === 1), `${l}: each position owned by exactly one tile`);
+  }
+  assert.throws(() => planTiles(gpu, net, 200, 170, layers, { maxBytes: 4 * 64 * 64 * 4 }), /cannot be tiled within/);
+});
+
+test('tiled gradient matches the float64 reference too (75x70, max pooling)', async () => {
+  const [h, w] = [75, 70];
+  const cfg = { ...shallow, contentLayers: ['relu2_1'] };
+  const gpu = await smallGpu(Math.ceil((3 * h * w * 4) / 16) * 16);
+  const convs = tinyVgg(nextSeed());
+  const net = createVgg19(gpu, { convs, pretrained: false, source: 'test' });
+  const content = img(h, w), style = img(h, w), x = img(h, w);
+  const layers = [...cfg.contentLayers, ...cfg.styleLayers];
+  const grid = planTiles(gpu, net, h, w, layers);
+  assert.ok(grid.tiles.length >= 4, `${grid.tiles.length} tiles`);
+  const Pt = tiledContentTargets(gpu, net, uploadTensor(gpu, content.data, content.shape, 'c'), cfg.contentLayers, 'max', grid);
+  const S = featuresReference(convs, style, 'max', cfg.styleLayers);
+  const A = new Map([...S].map(([l, F]) => [l, gramReference(F)]));
+  const At = new Map<string, Tensor>([...A].map(([l, t]) => [l, uploadTensor(gpu, t.data, t.shape, l)]));
+  const tiled = new TiledObjective(gpu, net, grid, 'max', cfg, { content: Pt, style: At });
+  const grad = createTensor(gpu, [3, h, w], 'grad');
+  poison(gpu, grad);
+  await tiled.evaluate(uploadTensor(gpu, x.data, x.shape, 'x'), grad);
+  const want = gatysReference(convs, x, 'max', cfg, { content: featuresReference(convs, content, 'max', cfg.contentLayers), style: A });
+  for (const k of ['content', 'style', 'tv', 'total'] as const) assertClose([tiled.last![k]], [want.terms[k]], 2e-4, `${k} loss`);
+  assertClose(await readTensor(gpu, grad), want.grad.data, 2e-3, 'gradient w.r.t. the image');
+  tiled.destroy();
+});
+
+test('releases the small devices', async () => {
+  for (const g of small.values()) (await g).destroy();
+  small.clear();
+});
+
+test.run();
