@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { openDawnGpu } from '../src/gpu/dawn.ts';
-import { createTensor, uploadTensor } from '../src/gpu/tensor.ts';
+import { createTensor, readTensor, uploadTensor, writeTensor } from '../src/gpu/tensor.ts';
+import { createLbfgs } from '../src/optim/lbfgs.ts';
 import { createVgg19, layersUpTo } from '../src/nets/vgg19.ts';
 import { GatysObjective, type LossConfig } from '../src/style/objective.ts';
 import { contentTargets, styleTargets } from '../src/style/targets.ts';
@@ -60,6 +61,7 @@ console.log(`adapter: ${gpu.describe()}; storage binding limit ${(gpu.maxBinding
 const net = createVgg19(gpu, await loadVgg19Weights('random:1', { upTo: 'conv5_1', onMessage: () => {} }));
 const rows: (string | number)[][] = [];
 const results: Record<string, unknown>[] = [];
+let lbfgsOverhead: Record<string, unknown> | undefined;
 const torch = torchTimes(); // before the GPU work, so the two never share the cores
 for (const size of sizes) {
   const img = () => uploadTensor(gpu, Float32Array.from({ length: 3 * size * size }, () => Math.random()), [3, size, size], 'img');
@@ -92,10 +94,50 @@ for (const size of sizes) {
     ref ? ref.toFixed(3) : '-', ref ? (ref / t).toFixed(2) : '-']);
   obj.destroy();
 }
+// L-BFGS's own work per step (two-loop recursion over a full history, on the GPU) at the largest size measured,
+// against an objective whose time is excluded: f = 1/2 sum d_i x_i^2 with d in [1, 100], evaluated on the CPU.
+const lbfgsSize = results.length ? (results[results.length - 1].size as number) : sizes[0];
+const history = Number(flag('lbfgs-history', '100'));
+{
+  const n = 3 * lbfgsSize * lbfgsSize;
+  const d = Float64Array.from({ length: n }, (_, i) => 1 + 99 * ((i * 2654435761) % 1000) / 1000);
+  let objSeconds = 0;
+  const objective = {
+    n,
+    evaluate: async (x: import('../src/gpu/tensor.ts').Tensor, g: import('../src/gpu/tensor.ts').Tensor) => {
+      const t = performance.now();
+      const xv = await readTensor(gpu, x);
+      const gv = new Float32Array(n);
+      let f = 0;
+      for (let i = 0; i < n; i++) { gv[i] = d[i] * xv[i]; f += 0.5 * d[i] * xv[i] * xv[i]; }
+      writeTensor(gpu, g, gv);
+      objSeconds += (performance.now() - t) / 1000;
+      return f;
+    },
+  };
+  const x = uploadTensor(gpu, Float32Array.from({ length: n }, () => Math.random() + 0.5), [n], 'x');
+  const opt = createLbfgs(gpu, objective, x, { history, onMessage: (m) => console.log(m) });
+  const steps = history + 10;
+  let timed = 0;
+  let timedObj = 0;
+  for (let k = 0; k < steps; k++) {
+    const o0 = objSeconds;
+    const t = performance.now();
+    const r = await opt.step();
+    if (k >= history) { timed += (performance.now() - t) / 1000; timedObj += objSeconds - o0; }
+    if (r.done) { console.log(`(L-BFGS converged at step ${k}; overhead measured on fewer steps)`); break; }
+  }
+  const perStep = (timed - timedObj) / 10;
+  const evalAt = results.find((r) => r.size === lbfgsSize)?.seconds as number | undefined;
+  console.log(`L-BFGS own work per step at ${lbfgsSize}x${lbfgsSize} (n=${n}, history ${history}, full): ${(perStep * 1000).toFixed(0)} ms` +
+    (evalAt ? ` = ${((100 * perStep) / (evalAt + perStep)).toFixed(1)} % of an iteration` : ''));
+  lbfgsOverhead = { size: lbfgsSize, history, secondsPerStep: perStep, fractionOfIteration: evalAt ? perStep / (evalAt + perStep) : undefined };
+  opt.destroy();
+}
 console.log(table(['size', 's/eval', 'forward', 'losses', 'backward', 'GFLOP/s', 'torch s/eval', 'torch/ours'], rows));
 console.log('GFLOP/s counts 2x the forward conv FLOPs (forward + input gradient) per evaluation; torch/ours > 1 means we are faster.');
 mkdirSync(dirname(jsonPath), { recursive: true });
-writeFileSync(jsonPath, JSON.stringify({ adapter: gpu.describe(), date: new Date().toISOString(), results }, null, 1));
+writeFileSync(jsonPath, JSON.stringify({ adapter: gpu.describe(), date: new Date().toISOString(), results, lbfgsOverhead }, null, 1));
 console.log(`wrote ${jsonPath}`);
 net.destroy();
 gpu.destroy();
