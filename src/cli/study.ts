@@ -100,6 +100,7 @@ export function parseStudyArgs(argv: readonly string[]): StudyArgs {
 export function progressText(p: StudyProgress): string {
   const head = `[${p.index}/${p.total}] ${p.experiment}/${p.run}`;
   if (p.state === 'skipped') return `${head}: finished earlier, skipped`;
+  if (p.state === 'shared') return `${head}: same settings as an earlier run, copied`;
   if (p.state === 'start') return `${head}: starting`;
   if (p.state === 'done') return `${head}: done`;
   const q = p.progress!;
@@ -132,7 +133,7 @@ export async function studyMain(argv: string[]): Promise<number> {
       signal: controller.signal,
     });
     if (drawn) process.stderr.write('\n');
-    console.error(`painterly: ${s.ran} run${s.ran === 1 ? '' : 's'} done, ${s.skipped} skipped, ${s.seconds.toFixed(1)} s; report: ${join(args.out, 'index.html')} (weights: ${s.weights.join(', ')})`);
+    console.error(`painterly: ${s.ran} run${s.ran === 1 ? '' : 's'} done, ${s.shared} shared, ${s.skipped} skipped, ${s.seconds.toFixed(1)} s; report: ${join(args.out, 'index.html')} (weights: ${s.weights.join(', ')})`);
     return controller.signal.aborted ? 130 : 0;
   } finally {
     process.off('SIGINT', onSigint);

@@ -35,7 +35,7 @@ const CONTENT_LAYERS = ['relu1_2', 'relu2_2', 'relu3_2', 'relu4_2', 'relu5_2'];
 const STYLE_LAYERS = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'];
 /** The ratio sweep: alpha/beta at these powers of ten times the base's ratio (the paper's Figure 3 spans 4 decades). */
 export const RATIO_DECADES = [2, 1, 0, -1, -2, -3];
-const fmtRatio = (r: number) => (r >= 0.01 && r < 1000 ? String(+r.toPrecision(2)) : r.toExponential(1).replace('.0e', 'e'));
+const fmtRatio = (r: number) => (r >= 0.01 && r < 1000 ? String(+r.toPrecision(2)) : r.toExponential(1).replace('.0e', 'e').replace('e-', 'e-'));
 
 const idOf = (s: string) => s.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'run';
 
@@ -56,11 +56,15 @@ export function builtinExperiment(name: ExperimentName, base: Overrides = {}): E
       const o = resolveStylizeOptions({ ...base, content: 'content.png', style: 'style.png' });
       const alpha = o.contentWeight > 0 ? o.contentWeight : 1;
       const r0 = o.styleWeight > 0 ? alpha / o.styleWeight : 1e-3;
-      const ratios = RATIO_DECADES.map((k) => +(r0 * 10 ** k).toPrecision(3));
+      // beta0 * 10^-k exactly, so the k = 0 run has the base's own settings (and is shared with other experiments).
+      const beta0 = alpha / r0;
       return {
         name, title: 'Content/style ratio alpha/beta',
-        about: `The style weight beta is set to alpha/ratio with the content weight alpha = ${alpha}, for ratios a decade apart around the base's ${+r0.toPrecision(3)}: small ratios favour style, large ones content.`,
-        runs: ratios.map((r) => ({ id: `ratio-${r.toExponential(2)}`, label: `a/b=${fmtRatio(r)}`, overrides: { contentWeight: alpha, styleWeight: alpha / r } })),
+        about: `The style weight beta is set to alpha/ratio with the content weight alpha = ${alpha}, for ratios a decade apart around the base's ${fmtRatio(r0)}: small ratios favour style, large ones content.`,
+        runs: RATIO_DECADES.map((k) => {
+          const r = r0 * 10 ** k;
+          return { id: `ratio-${r.toExponential(2)}`, label: `a/b=${fmtRatio(r)}`, overrides: { contentWeight: alpha, styleWeight: k >= 0 ? beta0 / 10 ** k : beta0 * 10 ** -k } };
+        }),
       };
     }
     case 'pooling':

@@ -61,6 +61,10 @@ function layout(spec: PlotSpec): Layout {
   const xSpan = xMax > xMin ? xMax - xMin : 1;
   let lo = all.length ? Math.floor(Math.log10(Math.min(...all.map((p) => p[1])))) : 0;
   let hi = all.length ? Math.ceil(Math.log10(Math.max(...all.map((p) => p[1])))) : 1;
+  // A diverging run (SGD with too large a step) would flatten the others: the axis stops 3 decades above the
+  // highest starting loss and such curves leave through the top edge.
+  const starts = kept.filter((p) => p.length).map((p) => p[0][1]);
+  if (starts.length) hi = Math.min(hi, Math.ceil(Math.log10(Math.max(...starts))) + 3);
   if (hi <= lo) hi = lo + 1;
   const X = (x: number) => left + ((x - xMin) / xSpan) * (right - left);
   const Y = (y: number) => bottom - ((Math.log10(y) - lo) / (hi - lo)) * (bottom - top);
@@ -70,7 +74,7 @@ function layout(spec: PlotSpec): Layout {
   const every = Math.ceil((hi - lo) / 8);
   const yTicks = [];
   for (let e = lo; e <= hi; e += every) yTicks.push({ py: Y(10 ** e), label: `1e${e}` });
-  const paths = kept.map((pts) => pts.map(([x, y]) => [X(x), Y(y)] as [number, number]));
+  const paths = kept.map((pts) => pts.map(([x, y]) => [X(x), Math.max(top, Y(y))] as [number, number]));
   return { W, H, left, right, top, bottom, paths, xTicks, yTicks, legend };
 }
 

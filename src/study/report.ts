@@ -31,7 +31,7 @@ const href = (...parts: string[]) => parts.map(encodeURIComponent).join('/');
 export function reportHtml(d: ReportData): string {
   const all = [...d.records.values()].flat().filter((r): r is RunRecord => !!r);
   const totalRuns = d.experiments.reduce((n, e) => n + e.runs.length, 0);
-  const runSeconds = all.reduce((s, r) => s + r.wallSeconds, 0);
+  const runSeconds = all.filter((r) => !r.sameAs).reduce((s, r) => s + r.wallSeconds, 0);
   const adapters = [...new Set(all.map((r) => r.adapter))];
   const pretrained = d.weights.every((w) => !/random|NOT pretrained/i.test(w));
   const o: string[] = [];
@@ -87,7 +87,7 @@ th{background:#f5f5f5} .warn{background:#fff4d6;border:1px solid #e6c35c;padding
       const t = r.terms;
       o.push(`<tr><td>${esc(run.label)}</td><td><a href="${img}"><img src="${img}" alt="${esc(run.label)}" style="width:96px"></a></td>` +
         `<td>${esc(changes)}</td><td>${t ? fmt(t.content) : ''}</td><td>${t ? fmt(t.style) : ''}</td><td>${t ? fmt(t.tv) : ''}</td><td>${t ? fmt(t.total) : ''}</td>` +
-        `<td>${r.iterations}</td><td>${esc(r.stopped)}${r.message ? `: ${esc(r.message)}` : ''}</td><td>${secs(r.seconds)}</td><td>${secs(r.wallSeconds)}</td>` +
+        `<td>${r.iterations}</td><td>${esc(r.stopped)}${r.message ? `: ${esc(r.message)}` : ''}${r.sameAs ? ` (same settings as ${esc(r.sameAs)}: copied)` : ''}</td><td>${secs(r.seconds)}</td><td>${secs(r.wallSeconds)}</td>` +
         `<td><a href="${href(e.name, run.id, RUN_LOG)}">log</a> <a href="${href(e.name, run.id, RUN_DONE)}">settings</a></td></tr>`);
     });
     o.push('</table>');

@@ -1,7 +1,7 @@
 // Runs a study: every run of every experiment into its own folder (image.png, log.jsonl, done.json), then per
 // experiment a contact sheet and loss plots, and an index.html over everything. Resumable: a run whose image and
 // done.json exist with the same settings is skipped. One Painterly for the whole study (weights load once).
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { PainterlyError } from '../gpu/device.ts';
 import { decodeImage } from '../image/codec.ts';
@@ -37,7 +37,8 @@ export interface StudyProgress {
   experiment: string;
   run: string;
   label: string;
-  state: 'start' | 'progress' | 'skipped' | 'done';
+  /** skipped: finished earlier; shared: the same settings already ran in this study (its files are copied). */
+  state: 'start' | 'progress' | 'skipped' | 'shared' | 'done';
   progress?: ProgressInfo;
 }
 
@@ -69,6 +70,8 @@ export interface RunRecord {
   seconds: number;
   wallSeconds: number;
   finishedAt: string;
+  /** "experiment/run" whose result this is, when the settings were identical (e.g. every sweep's default). */
+  sameAs?: string;
 }
 
 export interface StudySummary {
@@ -77,6 +80,8 @@ export interface StudySummary {
   records: Map<string, (RunRecord | undefined)[]>;
   ran: number;
   skipped: number;
+  /** Runs whose settings equalled an earlier run's in this study: copied, not run. */
+  shared: number;
   seconds: number;
   adapter: string;
   weights: string[];
@@ -171,7 +176,8 @@ export async function runStudy(painterly: Painterly, input: StudyInput, hooks: S
 
   const total = experiments.reduce((n, e) => n + e.runs.length, 0);
   const records = new Map<string, (RunRecord | undefined)[]>();
-  let index = 0, ran = 0, skipped = 0;
+  let index = 0, ran = 0, skipped = 0, shared = 0;
+  const finished = new Map<string, { dir: string; rec: RunRecord }>();
   const weightsUsed = new Set<string>();
   const writeAll = () => writeReport(out, {
     experiments, records, adapter, weights: [...weightsUsed], base: input.base,
@@ -194,14 +200,27 @@ export async function runStudy(painterly: Painterly, input: StudyInput, hooks: S
       if (prev && prev.key === key) {
         recs.push(prev);
         weightsUsed.add(prev.weights);
+        finished.set(key, { dir, rec: prev });
         skipped++;
         hooks.onProgress?.({ ...ev, state: 'skipped' });
+        continue;
+      }
+      const same = finished.get(key);
+      if (same) {
+        // Deterministic on one adapter, so an identical run would give identical files: copy them.
+        for (const f of [RUN_IMAGE, RUN_LOG]) copyFileSync(join(same.dir, f), join(dir, f));
+        const rec: RunRecord = { ...same.rec, experiment: exp.name, id: run.id, label: run.label, overrides: run.overrides, sameAs: `${same.rec.experiment}/${same.rec.id}` };
+        writeAtomic(join(dir, RUN_DONE), JSON.stringify(rec, null, 2) + '\n');
+        recs.push(rec);
+        shared++;
+        hooks.onProgress?.({ ...ev, state: 'shared' });
         continue;
       }
       if (prev) hooks.onMessage?.(`${exp.name}/${run.id}: settings changed since it last ran; running it again`);
       const rec = await runOne(painterly, dir, exp, run, o, settings, key, adapter, hooks, ev);
       recs.push(rec);
       if (!rec) break;
+      finished.set(key, { dir, rec });
       weightsUsed.add(rec.weights);
       ran++;
     }
@@ -209,7 +228,7 @@ export async function runStudy(painterly: Painterly, input: StudyInput, hooks: S
     writeAll();
     if (hooks.signal?.aborted) break;
   }
-  return { out, records, ran, skipped, seconds: (performance.now() - t0) / 1000, adapter, weights: [...weightsUsed] };
+  return { out, records, ran, skipped, shared, seconds: (performance.now() - t0) / 1000, adapter, weights: [...weightsUsed] };
 }
 
 async function runOne(

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { parseStudyArgs } from '../../src/cli/study.ts';
 import { PainterlyError } from '../../src/gpu/device.ts';
 import { decodeImage } from '../../src/image/codec.ts';
-import { DEFAULT_LR } from '../../src/style/options.ts';
+import { DEFAULT_LR, resolveStylizeOptions } from '../../src/style/options.ts';
 import { createCanvas, drawPolyline, drawText, encodeCanvasPng } from '../../src/study/canvas.ts';
 import { builtinExperiment, EXPERIMENT_NAMES, parseExperimentList, parseStudyConfig, RATIO_DECADES } from '../../src/study/experiments.ts';
 import { glyphPixel, textWidth } from '../../src/study/font.ts';
@@ -116,6 +116,18 @@ test('plots: one polyline per series with its kept points; log axis drops non-po
   for (const c of ['31,119,180', '255,127,14', '44,160,44', '214,39,40']) assert.ok(seen.has(c), `colour ${c} not drawn`);
 });
 
+test('plots: a diverging curve does not flatten the others; it leaves through the top edge', () => {
+  const spec = { title: 't', xLabel: 'x', yLabel: 'y', series: [
+    { label: 'ok', points: [[0, 100], [1, 50], [2, 20]] as [number, number][] },
+    { label: 'diverges', points: [[0, 100], [1, 1e10], [2, 1e30]] as [number, number][] }] };
+  const svg = plotSvg(spec);
+  assert.match(svg, />1e5</);
+  assert.not.match(svg, />1e6</);
+  const ys = [...svg.matchAll(/points="([^"]+)"/g)].map((m) => m[1].split(' ').map((p) => Number(p.split(',')[1])));
+  assert.equal(ys[1].slice(1), [30, 30], 'clamped to the top');
+  assert.ok(ys[0][2] - ys[0][0] > 40, 'the converging curve keeps its shape');
+});
+
 test('contact sheet: cells in a grid, missing images as grey boxes, labels drawn', () => {
   const img = (w: number, h: number, v: number) => ({ width: w, height: h, data: new Float32Array(3 * w * h).fill(v) });
   const cells = [{ label: 'content', image: img(40, 30, 0), reference: true }, { label: 'a', image: img(40, 30, 1) }, { label: 'missing' }];
@@ -143,7 +155,12 @@ test('lossCurve: first evaluation per iteration; later scales continue both axes
 test('built-in experiments: the sweeps the issue lists', () => {
   assert.equal(parseExperimentList('all').map((e) => e.name), [...EXPERIMENT_NAMES]);
   const ratio = builtinExperiment('ratio', { contentWeight: 5, styleWeight: 5e3 });
-  assert.equal(ratio.runs.map((r) => r.overrides.contentWeight! / r.overrides.styleWeight!), RATIO_DECADES.map((k) => +(1e-3 * 10 ** k).toPrecision(3)));
+  const got = ratio.runs.map((r) => r.overrides.contentWeight! / r.overrides.styleWeight!);
+  RATIO_DECADES.forEach((k, i) => assert.ok(Math.abs(got[i] / (1e-3 * 10 ** k) - 1) < 1e-12, `ratio ${i}: ${got[i]}`));
+  assert.is(ratio.runs[RATIO_DECADES.indexOf(0)].overrides.styleWeight, 5e3, 'the middle run is the base itself');
+  const dflt = builtinExperiment('ratio').runs[RATIO_DECADES.indexOf(0)].overrides;
+  const o = resolveStylizeOptions({ content: 'c', style: 's' });
+  assert.equal([dflt.contentWeight, dflt.styleWeight], [o.contentWeight, o.styleWeight], 'around the defaults');
   assert.ok(ratio.runs.every((r) => r.overrides.contentWeight === 5));
   assert.equal(ratio.runs.map((r) => r.label), ['a/b=0.1', 'a/b=0.01', 'a/b=1e-3', 'a/b=1e-4', 'a/b=1e-5', 'a/b=1e-6']);
   assert.equal(builtinExperiment('optimizer').runs.map((r) => r.overrides.optimizer), ['lbfgs', 'adam', 'sgd']);
