@@ -11,6 +11,7 @@ import { createSgd } from '../optim/sgd.ts';
 import type { Objective, Optimizer } from '../optim/types.ts';
 import { GatysObjective, type LossConfig, type LossTerms } from './objective.ts';
 import { contentTargets, styleTargets } from './targets.ts';
+import { needsTiling, planTiles, tiledContentTargets, TiledObjective } from './tiled.ts';
 
 /** Fully resolved engine settings (see options.ts for the user-facing names, defaults and validation). */
 export interface EngineSettings {
@@ -189,13 +190,24 @@ async function stylizeAtScale(
   const cfg = s.loss;
   const contentT = toTensor(gpu, content, 'content');
   owned.push(contentT);
-  const P = contentTargets(gpu, net, contentT, cfg.contentWeight !== 0 ? cfg.contentLayers : [], s.pooling);
+  const contentLayers = cfg.contentWeight !== 0 ? cfg.contentLayers : [];
+  const lossLayers = [...contentLayers, ...(cfg.styleWeight !== 0 ? cfg.styleLayers : [])];
+  // Past the adapter's storage-binding limit the network runs in tiles (tiled.ts): same losses and gradient.
+  const grid = needsTiling(gpu, net, h, w, lossLayers) ? planTiles(gpu, net, h, w, lossLayers) : undefined;
+  if (grid) {
+    hooks.onMessage?.(`${w}x${h} runs in ${grid.tiles.length} tiles of ${grid.tileW}x${grid.tileH} ` +
+      `(storage binding limit ${(gpu.maxBindingBytes / 2 ** 20).toFixed(0)} MiB)`);
+  }
+  const P = grid ? undefined : contentTargets(gpu, net, contentT, contentLayers, s.pooling);
+  const Pt = grid ? tiledContentTargets(gpu, net, contentT, contentLayers, s.pooling, grid) : undefined;
   const styleTs = styles.map((st, i) => toTensor(gpu, st, `style${i}`));
   owned.push(...styleTs);
   const blend = s.styleBlendWeights.length ? s.styleBlendWeights : styles.map(() => 1);
   const A = await styleTargets(gpu, net, styleTs, blend, cfg.styleWeight !== 0 ? cfg.styleLayers : [], s.pooling, h, w);
-  owned.push(...P.values(), ...A.values());
-  const objective = new GatysObjective(gpu, net, h, w, s.pooling, cfg, { content: P, style: A });
+  owned.push(...(P?.values() ?? []), ...[...(Pt?.values() ?? [])].flat(), ...A.values());
+  const objective = grid
+    ? new TiledObjective(gpu, net, grid, s.pooling, cfg, { content: Pt!, style: A })
+    : new GatysObjective(gpu, net, h, w, s.pooling, cfg, { content: P!, style: A });
 
   const t0 = performance.now();
   let iter = 0;

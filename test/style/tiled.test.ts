@@ -11,6 +11,8 @@ import { t64 } from '../../src/reference/tensor.ts';
 import { windowCopy as windowCopyRef } from '../../src/reference/crop.ts';
 import { GatysObjective, type LossConfig } from '../../src/style/objective.ts';
 import { contentTargets, styleTargets } from '../../src/style/targets.ts';
+import { stylizeImages, type EngineSettings } from '../../src/style/engine.ts';
+import type { RgbImage } from '../../src/image/image.ts';
 import { needsTiling, planTiles, receptiveField, tiledContentTargets, tileWindow, TiledObjective } from '../../src/style/tiled.ts';
 import { assertClose, nextSeed, randArray, rng, takeGpuErrors, testGpu } from '../helpers.ts';
 
@@ -156,6 +158,34 @@ test('tiled gradient matches the float64 reference too (75x70, max pooling)', as
   for (const k of ['content', 'style', 'tv', 'total'] as const) assertClose([tiled.last![k]], [want.terms[k]], 2e-4, `${k} loss`);
   assertClose(await readTensor(gpu, grad), want.grad.data, 2e-3, 'gradient w.r.t. the image');
   tiled.destroy();
+});
+
+test('the engine picks the tiled path by itself and gives the same image (SGD, 2 iterations, 100x90)', async () => {
+  const [h, w] = [90, 100];
+  const convs = tinyVgg(nextSeed(), [8, 8, 8, 8, 8]);
+  const image = (): RgbImage => ({ width: w, height: h, data: Float32Array.from(randArray(3 * h * w, nextSeed(), 0, 1)) });
+  const images = { content: image(), styles: [image()] };
+  const settings: EngineSettings = {
+    size: w, scales: [w], styleScale: 1, styleBlendWeights: [], loss: { ...shallow, contentWeight: 1, styleWeight: 1e2 }, pooling: 'avg',
+    init: 'content', optimizer: 'sgd', lr: 1e-3, iters: 2, lbfgsHistory: 5, lineSearch: 'none', seed: 1, preserveColors: 'none', saveEvery: 0,
+  };
+  const run = async (gpu: Gpu) => {
+    const messages: string[] = [];
+    const net = createVgg19(gpu, { convs, pretrained: false, source: 'test' });
+    const r = await stylizeImages(gpu, net, images, settings, { onMessage: (m) => messages.push(m) });
+    net.destroy();
+    return { r, messages };
+  };
+  const want = await run(await testGpu());
+  const got = await run(await smallGpu(Math.ceil((3 * h * w * 4) / 16) * 16));
+  assert.equal(want.messages, []);
+  assert.match(got.messages.join(), /100x90 runs in \d+ tiles of/);
+  assert.is(got.r.stopped, 'done');
+  for (const k of ['content', 'style', 'tv', 'total'] as const) assertClose([got.r.terms![k]], [want.r.terms![k]], 1e-4, `${k} loss`);
+  assertClose(got.r.image.data, want.r.image.data, 1e-5, 'image after 2 SGD steps');
+  let moved = 0;
+  for (let i = 0; i < w * h * 3; i++) moved = Math.max(moved, Math.abs(want.r.image.data[i] - images.content.data[i]));
+  assert.ok(moved > 1e-4, `the steps move the image (${moved})`);
 });
 
 test('releases the small devices', async () => {
