@@ -90,6 +90,11 @@ async function buildLibraries() {
       ...common, platform: 'node', target: 'node20', packages: 'external',
       entryPoints: [at('src/node.ts')], outfile: at('dist/node/painterly.js'),
     });
+    // The `painterly` command (bin/painterly.js runs it when built, the sources otherwise).
+    await esbuild.build({
+      ...common, platform: 'node', target: 'node20', packages: 'external',
+      entryPoints: [at('src/cli/main.ts')], outfile: at('dist/node/cli.js'),
+    });
   }
 }
 
