@@ -85,18 +85,6 @@ export class Gpu {
     if (this.lostMessage) throw new PainterlyError(this.lostMessage);
   }
 
-  /** Captures validation errors of `fn` and throws the first as a PainterlyError. */
-  async validate<T>(what: string, fn: () => T): Promise<T> {
-    this.device.pushErrorScope('validation');
-    this.device.pushErrorScope('out-of-memory');
-    const out = fn();
-    const oom = await this.device.popErrorScope();
-    const err = await this.device.popErrorScope();
-    if (oom) throw new PainterlyError(`${what}: GPU out of memory: ${oom.message}`);
-    if (err) throw new PainterlyError(`${what}: ${err.message.split('\n')[0]}`);
-    return out;
-  }
-
   describe(): string {
     const i = this.info;
     return [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') + (i.backend ? ` (${i.backend})` : '');

@@ -11,6 +11,7 @@ import { createSgd } from '../optim/sgd.ts';
 import type { Objective, Optimizer } from '../optim/types.ts';
 import { GatysObjective, type LossConfig, type LossTerms } from './objective.ts';
 import { contentTargets, styleTargets } from './targets.ts';
+import { mulberry32 } from '../weights/random.ts';
 import { needsTiling, planTiles, tiledContentTargets, TiledObjective } from './tiled.ts';
 
 /** Fully resolved engine settings (see options.ts for the user-facing names, defaults and validation). */
@@ -97,23 +98,11 @@ function minimumSide(l: LossConfig): number {
   return 2 ** layersUpTo(deepestLayer(l)).filter((x) => x.kind === 'pool').length;
 }
 
-/** Deterministic PRNG for the noise init (mulberry32). */
-function rand(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** White noise in [0, 1], seeded (the paper initialises from white noise). */
 export function noiseImage(width: number, height: number, seed: number): RgbImage {
   const img = createImage(width, height);
-  const r = rand(seed * 2654435761 + 1);
-  for (let i = 0; i < img.data.length; i++) img.data[i] = r();
+  const r = mulberry32(seed * 2654435761 + 1);
+  for (let i = 0; i < img.data.length; i++) img.data[i] = r() / 4294967296;
   return img;
 }
 

@@ -2,8 +2,8 @@
 import { PainterlyError } from '../gpu/device.ts';
 import { VGG19_K, type ConvWeights, type VggConv } from './layout.ts';
 
-/** Mulberry32 returning integers in [0, 2^32). */
-function mulberry32(seed: number): () => number {
+/** Mulberry32 returning integers in [0, 2^32) (also seeds the engine's noise image). */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

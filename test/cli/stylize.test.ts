@@ -11,6 +11,8 @@ import { decodeImage } from '../../src/image/codec.ts';
 import { readImage, writeImage } from '../../src/image/node-io.ts';
 import { fitLongestSide } from '../../src/image/resize.ts';
 import { writeSafetensors, f32Bytes } from '../../src/weights/safetensors.ts';
+import { convsUpTo, VGG19_CONVS } from '../../src/weights/layout.ts';
+import { randomConvs } from '../../src/weights/random.ts';
 import { testGpu } from '../helpers.ts';
 
 const test = suite('painterly stylize');
@@ -101,6 +103,24 @@ for (const [name, extra] of variants) {
     assert.is(Math.max(img.width, img.height), 32, name);
   });
 }
+
+test('--weights FILE (a torchvision-named safetensors file) gives exactly the result of the same weights built in memory', async () => {
+  const file = join(dir, 'vgg19-random1.safetensors');
+  const convs = randomConvs(1, convsUpTo('conv5_1'));
+  writeFileSync(file, writeSafetensors(convs.flatMap((c) => {
+    const i = VGG19_CONVS.find((v) => v.name === c.name)!.index;
+    return [
+      { name: `features.${i}.weight`, dtype: 'F32', shape: [c.cout, c.cin, c.k, c.k], data: f32Bytes(c.weight) },
+      { name: `features.${i}.bias`, dtype: 'F32', shape: [c.cout], data: f32Bytes(c.bias) },
+    ];
+  })));
+  const a = join(dir, 'from-file.png'), b = join(dir, 'from-random.png');
+  const r = await cli(...base(a, '--weights', file));
+  assert.is(r.code, 0, r.err);
+  assert.not.match(r.err, /NOT pretrained/);
+  assert.is((await cli(...base(b))).code, 0);
+  assert.ok(readFileSync(a).equals(readFileSync(b)), 'same weights, same image');
+});
 
 test('the same seed gives the same image; another seed another', async () => {
   const a = join(dir, 'seed-a.png'), b = join(dir, 'seed-b.png'), c = join(dir, 'seed-c.png');
