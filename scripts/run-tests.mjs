@@ -33,7 +33,17 @@ for (const file of files) {
   globalThis.UVU_QUEUE.push([file.slice(root.length + 1)]);
   await import(pathToFileURL(file).href);
 }
+// uvu prints "Total: N" and "Passed: N"; read them on the way out for a plain closing line CI can parse.
+const write = process.stdout.write.bind(process.stdout);
+let printed = '';
+process.stdout.write = (chunk, ...rest) => { printed += String(chunk); return write(chunk, ...rest); };
 await uvu.exec(false);
+process.stdout.write = write;
+const plain = printed.replace(/\x1b\[[0-9;]*m/g, '');
+const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+const passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+const skipped = Number(/Skipped:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+console.log(`node: ${passed} passed, ${total - passed - skipped} failed${skipped ? `, ${skipped} skipped` : ''}`);
 // uvu sets process.exitCode; leave explicitly so a live GPU device cannot keep the process up.
 const { releaseTestGpu } = await import(pathToFileURL(join(root, 'helpers.ts')).href);
 await releaseTestGpu();
