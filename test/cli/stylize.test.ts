@@ -165,6 +165,23 @@ test('bad input: one-line errors naming the file or option, exit code 1', async 
   assert.not.ok(existsSync(out), 'no output after a failure');
 });
 
+test('a loss that becomes non-finite stops cleanly: last good image written, clear message, exit code 1', async () => {
+  const out = join(dir, 'diverged.png');
+  const r = await cli(...base(out, '--optimizer', 'sgd', '--lr', '1e30', '--iters', '4'));
+  assert.is(r.code, 1, r.err);
+  assert.match(r.err, /non-finite.*kept the last good image/);
+  const img = decodeImage(readFileSync(out), out);
+  assert.ok(img.data.every(Number.isFinite), 'the written image is finite');
+});
+
+test('painterly info shows the adapter, its limits and the weight cache', async () => {
+  const r = await cli('info');
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, /adapter: /);
+  assert.match(r.out, /maxStorageBufferBindingSize\s+\d+/);
+  assert.match(r.out, /weights cache: /);
+});
+
 test('--help documents every option with its default', async () => {
   const r = await cli('stylize', '--help');
   assert.is(r.code, 0);
