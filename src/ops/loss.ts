@@ -8,6 +8,8 @@ import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { bind, setUniforms, type KernelSpec, type Step } from '../gpu/kernel.ts';
 import { createTensor, type Tensor } from '../gpu/tensor.ts';
 import { featureDims, gramSteps, symMatmul } from './gram.ts';
+import { bindMatmul } from './matmul.ts';
+import { vecAxpy } from './vector.ts';
 
 const file = 'shaders/loss.wgsl';
 export const contentLossSpec: KernelSpec = {
@@ -94,16 +96,27 @@ export function styleLoss(gpu: Gpu, a: { F: Tensor; A: Tensor; grad: Tensor; wei
   const D = createTensor(gpu, [N, N], `${a.F.label}.style.D`);
   const T = threadsFor(N * N);
   const partial = createTensor(gpu, [T], `${a.F.label}.style.partial`);
+  const head = [
+    // G' = F Fᵀ / (NM) keeps float32 well inside range at any image size.
+    ...gramSteps(gpu, a.F, G, inv, 'styleLoss'),
+    bind(gpu, styleDiffSpec, { sG: G.buffer, sA: a.A.buffer, sD: D.buffer, spartial: partial.buffer }, { N, T, inv },
+      Math.ceil(T / 256), `style_diff ${a.F.label}`),
+    finalStep(gpu, partial, T, a.scalars, a.slot, 0.25, `style ${a.F.label}`),
+  ];
+  if (N % 4 === 0 && M % 4 === 0) {
+    // grad += (weight/(NM)) · D F as the blocked matmul into a scratch, then an axpy: 2-3x faster on lavapipe than
+    // the symmetric product for N >= 128 (measured 143 vs 383 ms at N=512, M=4096; 360 vs 428 ms at 64x262144).
+    const DF = createTensor(gpu, [N * M], `${a.F.label}.style.DF`);
+    const flatGrad = { ...a.grad, shape: [N * M] };
+    const axpy = vecAxpy(gpu, a.weight * inv, DF, flatGrad);
+    return {
+      steps: [...head, bindMatmul(gpu, D.buffer, a.F.buffer, DF.buffer, { m: N, n: M, k: N }, `style DF ${a.F.label}`), axpy],
+      setWeight: (g, weight) => setUniforms(g, axpy, { n: N * M, mode: 0, i: 0, j: 0, c: weight * inv, b: 0 }),
+    };
+  }
   const matmul = symMatmul(gpu, D, a.F, a.grad, a.weight * inv, true, 'styleLoss');
   return {
-    steps: [
-      // G' = F Fᵀ / (NM) keeps float32 well inside range at any image size.
-      ...gramSteps(gpu, a.F, G, inv, 'styleLoss'),
-      bind(gpu, styleDiffSpec, { sG: G.buffer, sA: a.A.buffer, sD: D.buffer, spartial: partial.buffer }, { N, T, inv },
-        Math.ceil(T / 256), `style_diff ${a.F.label}`),
-      finalStep(gpu, partial, T, a.scalars, a.slot, 0.25, `style ${a.F.label}`),
-      matmul,
-    ],
+    steps: [...head, matmul],
     setWeight: (g, weight) => setUniforms(g, matmul, { N, M, alpha: weight * inv, accumulate: 1 }),
   };
 }
