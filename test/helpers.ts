@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { openDawnGpu } from '../src/gpu/dawn.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import { readTensor, type Tensor } from '../src/gpu/tensor.ts';
+import { mulberry32 } from '../src/weights/random.ts';
 
 let gpuPromise: Promise<Gpu> | undefined;
 const errors: string[] = [];
@@ -24,16 +25,10 @@ export function takeGpuErrors(): string[] {
 /** Base seed of this run: fresh each run unless PAINTERLY_SEED pins it; printed on failure. */
 export const RUN_SEED = Number(process.env.PAINTERLY_SEED ?? (Date.now() % 1_000_000_007));
 
-/** Mulberry32: small, fast, good enough for test data. */
+/** Uniform floats in [0, 1) from the library's seeded Mulberry32. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 /** Uniform values in [lo, hi) as float32-representable float64s (so CPU and GPU start from identical inputs). */

@@ -5,12 +5,11 @@
 // `pool4` the output of the 4th pooling. All tensors are float32 [C,H,W] (batch 1).
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import type { Step } from '../gpu/kernel.ts';
-import { createTensor, destroyTensors, type Tensor } from '../gpu/tensor.ts';
+import { createTensor, destroyTensors, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { conv2dBackwardInput, conv2dForward, prepareConv, type ConvLayer } from '../ops/conv2d.ts';
 import { normalizeBackward, normalizeForward } from '../ops/normalize.ts';
 import { avgPoolBackward, avgPoolForward, createArgmax, maxPoolBackward, maxPoolForward } from '../ops/pool.ts';
 import { reluBackward, reluForward } from '../ops/relu.ts';
-import { uploadTensor } from '../gpu/tensor.ts';
 import type { VggWeights } from '../weights/vgg19-weights.ts';
 
 export type Pooling = 'max' | 'avg';

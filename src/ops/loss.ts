@@ -9,7 +9,7 @@ import { bind, setUniforms, type KernelSpec, type Step } from '../gpu/kernel.ts'
 import { createTensor, type Tensor } from '../gpu/tensor.ts';
 import { featureDims, gramSteps, symMatmul } from './gram.ts';
 import { bindMatmul } from './matmul.ts';
-import { vecAxpy } from './vector.ts';
+import { createScalars as createVectorScalars, vecAxpy } from './vector.ts';
 
 const file = 'shaders/loss.wgsl';
 export const contentLossSpec: KernelSpec = {
@@ -35,13 +35,10 @@ export const reduceFinalSpec: KernelSpec = {
 /** Loss steps to encode every iteration; setWeight rewrites the weight in their uniforms (for later submits). */
 export interface LossSteps { steps: Step[]; setWeight(gpu: Gpu, weight: number): void }
 
-/** A buffer of `slots` f32 loss values (STORAGE | COPY_SRC | COPY_DST), zero-filled. */
+/** A buffer of `slots` f32 loss values (the vector ops' scalars buffer, used here as a bare GPUBuffer). */
 export function createScalars(gpu: Gpu, slots: number): GPUBuffer {
   if (!Number.isInteger(slots) || slots < 1) throw new PainterlyError(`createScalars: expected a positive slot count, got ${slots}`);
-  return gpu.device.createBuffer({
-    label: 'loss scalars', size: Math.ceil((slots * 4) / 16) * 16,
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-  });
+  return createVectorScalars(gpu, slots, 'loss scalars').buffer;
 }
 
 /** Invocations of a loss kernel: a few elements each, at most 4096 partials for reduce_final's serial sum. */

@@ -212,8 +212,9 @@ async function stylizeAtScale(
     },
   };
   const x = toTensor(gpu, init, 'x');
-  const snap = createTensor(gpu, x.shape, 'x.snapshot');
-  const good = createTensor(gpu, x.shape, 'x.good');
+  // Before each step x is copied into `snap`; a finite step makes that snapshot the last good image (a swap).
+  let snap = createTensor(gpu, x.shape, 'x.snapshot');
+  let good = createTensor(gpu, x.shape, 'x.good');
   owned.push(x);
   const makeOptimizer = (): Optimizer => {
     if (s.optimizer === 'adam') return createAdam(gpu, logged, x, { lr: s.lr });
@@ -253,7 +254,7 @@ async function stylizeAtScale(
         hooks.onMessage?.(message);
         break;
       }
-      copy(snap, good);
+      [snap, good] = [good, snap];
       haveGood = true;
       iter++;
       const elapsed = (performance.now() - t0) / 1000;
