@@ -8,7 +8,8 @@ import { dirname } from 'node:path';
 import { openDawnGpu } from '../src/gpu/dawn.ts';
 import { createTensor, readTensor, uploadTensor, writeTensor } from '../src/gpu/tensor.ts';
 import { createLbfgs } from '../src/optim/lbfgs.ts';
-import { createVgg19, layersUpTo } from '../src/nets/vgg19.ts';
+import { layersUpTo } from '../src/nets/executor.ts';
+import { createVgg19, VGG19 } from '../src/nets/vgg19.ts';
 import { GatysObjective, type LossConfig } from '../src/style/objective.ts';
 import { contentTargets, styleTargets } from '../src/style/targets.ts';
 import { loadVgg19Weights } from '../src/weights/vgg19-weights.ts';
@@ -33,9 +34,9 @@ const cfg: LossConfig = {
 function forwardConvFlops(h: number, w: number): number {
   let flops = 0;
   let cin = 3;
-  for (const l of layersUpTo('relu5_1')) {
-    if (l.kind === 'pool') { h = Math.floor(h / 2); w = Math.floor(w / 2); }
-    if (l.kind === 'conv') { flops += 2 * cin * l.channels * 9 * h * w; cin = l.channels; }
+  for (const l of layersUpTo(VGG19, 'relu5_1')) {
+    if (l.op === 'pool') { h = Math.floor(h / 2); w = Math.floor(w / 2); }
+    if (l.op === 'conv') { flops += 2 * cin * l.cout * 9 * h * w; cin = l.cout; }
   }
   return flops;
 }

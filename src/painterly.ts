@@ -4,11 +4,18 @@
 // Images are RgbImage (planar float) or RGBA pixel arrays ({ data, width, height }, e.g. canvas ImageData);
 // in Node, file paths too (see node.ts).
 import { PainterlyError, type Gpu } from './gpu/device.ts';
-import { fromRgba, toRgba, type RgbImage } from './image/image.ts';
-import { createVgg19, deepest, lastConvUpTo, type Vgg19 } from './nets/vgg19.ts';
+import { createImage, fromRgba, toRgba, type RgbImage } from './image/image.ts';
+import { BACKBONES, type BackboneName } from './nets/backbones.ts';
+import { createNetwork, deepest, type Network } from './nets/executor.ts';
+import { firstFeature } from './style/objective.ts';
+import { loadBackboneWeights } from './weights/backbone-weights.ts';
 import { stylizeImages, type EngineSettings, type EvaluationRecord, type ProgressInfo, type StylizeResult } from './style/engine.ts';
-import { loadVgg19Weights, type LoadOptions } from './weights/vgg19-weights.ts';
-import { resolveStylizeOptions, type StylizeInput, type StylizeOptions } from './style/options.ts';
+import type { LoadOptions } from './weights/vgg19-weights.ts';
+import { DEFAULT_MODEL, resolveStylizeOptions, type StylizeInput, type StylizeOptions } from './style/options.ts';
+import { encodeStyle, stylizeFeedForward, type EncodedStyle, type FeedForwardMethod, type FeedForwardModel } from './style/feedforward.ts';
+import { loadFeedForwardModel } from './style/ff-load.ts';
+import { fitLongestSide } from './image/resize.ts';
+import { matchColorHistogram, transferLuminance } from './image/color.ts';
 
 /** Pixels as RGBA bytes (canvas ImageData layout), or a planar RgbImage. */
 export type PixelInput = RgbImage | { data: Uint8Array | Uint8ClampedArray; width: number; height: number };
@@ -49,21 +56,26 @@ export function toRgbImage(img: PixelInput, what: string): RgbImage {
 export class Painterly {
   readonly gpu: Gpu;
   private readonly opts: CreateOptions;
-  private nets = new Map<string, Promise<Vgg19>>();
+  private nets = new Map<string, Promise<Network>>();
+  private models = new Map<string, Promise<FeedForwardModel>>();
 
   constructor(gpu: Gpu, opts: CreateOptions = {}) {
     this.gpu = gpu;
     this.opts = opts;
   }
 
-  /** The network for a weight spec, loaded once and kept (up to conv5_1, or deeper when a layer needs it). */
-  async network(spec: string, upTo: string, onMessage?: (m: string) => void): Promise<Vgg19> {
-    const depth = deepest([lastConvUpTo(upTo), 'conv5_1']);
-    const key = `${spec}|${depth}`;
+  /**
+   * A backbone with a weight spec, loaded once and kept. VGG19 loads up to conv5_1 (or deeper when a layer needs
+   * it), so one download serves every default layer.
+   */
+  async network(backbone: BackboneName, spec: string, upTo: string, onMessage?: (m: string) => void): Promise<Network> {
+    const desc = BACKBONES[backbone].desc;
+    const depth = backbone === 'vgg19' ? deepest(desc, [upTo, 'relu5_1']) : desc.layers.at(-1)!.name;
+    const key = `${backbone}|${spec}|${depth}`;
     let net = this.nets.get(key);
     if (!net) {
-      net = loadVgg19Weights(spec, { ...this.opts.weights, upTo: depth, onMessage: onMessage ?? this.opts.weights?.onMessage })
-        .then((w) => createVgg19(this.gpu, w));
+      net = loadBackboneWeights(backbone, spec, { ...this.opts.weights, upTo: depth, onMessage: onMessage ?? this.opts.weights?.onMessage })
+        .then((w) => createNetwork(this.gpu, desc, w));
       this.nets.set(key, net);
       net.catch(() => this.nets.delete(key));
     }
@@ -81,12 +93,13 @@ export class Painterly {
   /** Runs style transfer with fully resolved settings (see options.ts for user-facing options and defaults). */
   async run(
     images: { content: ImageInput; styles: ImageInput[]; init?: ImageInput }, settings: EngineSettings, weights: string,
-    hooks: PainterlyHooks = {},
+    hooks: PainterlyHooks = {}, backbone: BackboneName = 'vgg19',
   ): Promise<PainterlyResult> {
     this.gpu.checkAlive();
     const l = settings.loss;
     const taps = [...(l.contentWeight !== 0 ? l.contentLayers : []), ...(l.styleWeight !== 0 ? l.styleLayers : [])];
-    const net = await this.network(weights, deepest(taps.length ? taps : ['relu1_1']), hooks.onMessage);
+    const desc = BACKBONES[backbone].desc;
+    const net = await this.network(backbone, weights, deepest(desc, taps.length ? taps : [firstFeature(desc)]), hooks.onMessage);
     if (!net.pretrained) hooks.onMessage?.(`weights: ${net.source}`);
     const content = await this.image(images.content, 'content');
     const styles = await Promise.all(images.styles.map((s, i) => this.image(s, `style ${i + 1}`)));
@@ -101,15 +114,76 @@ export class Painterly {
    */
   async stylize(input: StylizeInput & PainterlyHooks): Promise<PainterlyResult> {
     const { onProgress, onEvaluation, onImage, onMessage, signal, ...rest } = input;
-    const o = resolveStylizeOptions(rest);
+    return this.stylizeResolved(resolveStylizeOptions(rest), { onProgress, onEvaluation, onImage, onMessage, signal });
+  }
+
+  /** stylize() with options already resolved by resolveStylizeOptions (the CLI resolves them to report errors early). */
+  async stylizeResolved(o: StylizeOptions, hooks: PainterlyHooks = {}): Promise<PainterlyResult> {
+    if (o.method !== 'gatys') return this.stylizeFeedForward(o, hooks);
     const init = typeof o.init === 'string' && ['noise', 'content', 'style'].includes(o.init) ? undefined : o.init;
-    return this.run({ content: o.content, styles: o.style, init }, engineSettings(o), o.weights,
-      { onProgress, onEvaluation, onImage, onMessage, signal });
+    return this.run({ content: o.content, styles: o.style, init }, engineSettings(o), o.weights, hooks, o.backbone);
+  }
+
+  /** A feed-forward model (a name from the model table, downloaded and cached, or a folder), loaded once and kept. */
+  async feedForwardModel(spec: string, onMessage?: (m: string) => void): Promise<FeedForwardModel> {
+    let m = this.models.get(spec);
+    if (!m) {
+      m = loadFeedForwardModel(this.gpu, spec, { ...this.opts.weights, onMessage: onMessage ?? this.opts.weights?.onMessage });
+      this.models.set(spec, m);
+      m.catch(() => this.models.delete(spec));
+    }
+    return m;
+  }
+
+  /**
+   * Encodes style images once for a feed-forward method, to stylise many content images (video frames, a webcam)
+   * with stylizeWithStyle() without re-encoding.
+   */
+  async encodeStyle(o: { method: FeedForwardMethod; model?: string; style: ImageInput | ImageInput[]; styleSize?: number; styleBlendWeights?: number[]; levels?: number[]; onMessage?: (m: string) => void }): Promise<EncodedStyle & { model: string }> {
+    const spec = o.model ?? DEFAULT_MODEL;
+    const model = await this.feedForwardModel(spec, o.onMessage);
+    const inputs = Array.isArray(o.style) ? o.style : [o.style];
+    const styles = await Promise.all(inputs.map(async (s, i) => {
+      const img = await this.image(s, `style ${i + 1}`);
+      return o.styleSize ? fitLongestSide(img, o.styleSize) : img;
+    }));
+    const levels = o.levels?.length ? o.levels : model.spec.defaultLevels[o.method];
+    const enc = await encodeStyle(this.gpu, model, o.method, styles, o.styleBlendWeights ?? styles.map(() => 1), levels);
+    return { ...enc, model: spec };
+  }
+
+  /** Stylises one content image with an encoded style (feed-forward); `size` resizes the content's longest side. */
+  async stylizeWithStyle(content: ImageInput, style: EncodedStyle & { model: string }, o: { alpha?: number; size?: number; preserveColors?: StylizeOptions['preserveColors']; signal?: AbortSignal } = {}): Promise<PainterlyResult> {
+    const t0 = performance.now();
+    const model = await this.feedForwardModel(style.model);
+    let img = await this.image(content, 'content');
+    if (o.size) img = fitLongestSide(img, o.size);
+    let out = await stylizeFeedForward(this.gpu, model, img, style, { alpha: o.alpha ?? 1, signal: o.signal });
+    if (o.preserveColors === 'luminance') out = transferLuminance(out, img);
+    out = clampImage(out);
+    return {
+      image: out, terms: undefined, iterations: 0, stopped: o.signal?.aborted ? 'aborted' : 'done', seconds: (performance.now() - t0) / 1000,
+      rgba: toRgba(out), width: out.width, height: out.height, weights: model.source,
+    };
+  }
+
+  private async stylizeFeedForward(o: StylizeOptions, hooks: PainterlyHooks): Promise<PainterlyResult> {
+    const method = o.method as FeedForwardMethod;
+    const content = fitLongestSide(await this.image(o.content, 'content'), o.size);
+    let styleInputs: ImageInput[] = o.style;
+    if (o.preserveColors === 'histogram') {
+      const styles = await Promise.all(o.style.map((s, i) => this.image(s, `style ${i + 1}`)));
+      styleInputs = styles.map((s) => matchColorHistogram(fitLongestSide(s, o.styleSize), content));
+    }
+    const style = await this.encodeStyle({ method, model: o.model, style: styleInputs, styleSize: o.styleSize, styleBlendWeights: o.styleBlendWeights, levels: o.levels, onMessage: hooks.onMessage });
+    return this.stylizeWithStyle(content, style, { alpha: o.alpha, preserveColors: o.preserveColors, signal: hooks.signal });
   }
 
   destroy(): void {
     for (const n of this.nets.values()) n.then((v) => v.destroy(), () => {});
     this.nets.clear();
+    for (const m of this.models.values()) m.then((v) => v.destroy(), () => {});
+    this.models.clear();
     this.gpu.destroy();
   }
 }
@@ -127,4 +201,10 @@ export function engineSettings(o: StylizeOptions): EngineSettings {
     iters: o.iters, lbfgsHistory: o.lbfgsHistory, lineSearch: o.lineSearch, seed: o.seed, preserveColors: o.preserveColors,
     saveEvery: o.saveEvery,
   };
+}
+
+function clampImage(img: RgbImage): RgbImage {
+  const out = createImage(img.width, img.height);
+  for (let i = 0; i < img.data.length; i++) out.data[i] = Math.min(1, Math.max(0, img.data[i]));
+  return out;
 }

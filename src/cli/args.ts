@@ -2,6 +2,7 @@
 // `--flag=value`; lists are comma-separated. Type and range checks live in resolveStylizeOptions, so the library and
 // the CLI report the same rules (here under the flag's name).
 import { PainterlyError } from '../gpu/device.ts';
+import { BACKBONE_NAMES, BACKBONES } from '../nets/backbones.ts';
 import {
   DEFAULT_CONTENT_LAYERS, DEFAULT_CONTENT_WEIGHT, DEFAULT_INIT, DEFAULT_ITERS, DEFAULT_LBFGS_HISTORY, DEFAULT_LINE_SEARCH,
   DEFAULT_LOSS_NORMALIZATION, DEFAULT_LR, DEFAULT_OPTIMIZER, DEFAULT_POOLING, DEFAULT_PRESERVE_COLORS, DEFAULT_PRINT_EVERY,
@@ -23,6 +24,7 @@ interface FlagSpec {
 }
 
 const list = (xs: readonly string[]) => xs.join(',');
+const w16 = BACKBONES['vgg19-16x'].defaults;
 
 /** Every flag of `painterly stylize`, in help order. */
 export const STYLIZE_FLAGS: readonly FlagSpec[] = [
@@ -33,14 +35,14 @@ export const STYLIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--scales', key: 'scales', kind: 'numbers', arg: 'PX,PX,...', help: 'coarse-to-fine sizes, increasing, e.g. 256,512,1024; the last is the output size', def: 'just --size' },
   { flag: '--style-scale', key: 'styleScale', kind: 'number', arg: 'X', help: 'style images are resized to X times the output size', def: String(DEFAULT_STYLE_SCALE) },
   { flag: '--style-blend-weights', key: 'styleBlendWeights', kind: 'numbers', arg: 'W,W,...', help: 'one weight per style image, normalised to sum 1', def: 'equal' },
-  { flag: '--content-weight', key: 'contentWeight', kind: 'number', arg: 'A', help: 'weight of the content loss', def: `${DEFAULT_CONTENT_WEIGHT} (scale-free: ${SCALE_FREE_DEFAULT_WEIGHTS.content})` },
-  { flag: '--style-weight', key: 'styleWeight', kind: 'number', arg: 'B', help: 'weight of the style loss', def: `${DEFAULT_STYLE_WEIGHT} (scale-free: ${SCALE_FREE_DEFAULT_WEIGHTS.style})` },
-  { flag: '--tv-weight', key: 'tvWeight', kind: 'number', arg: 'G', help: 'weight of the total-variation (smoothness) loss', def: `${DEFAULT_TV_WEIGHT} (scale-free: ${SCALE_FREE_DEFAULT_WEIGHTS.tv})` },
+  { flag: '--content-weight', key: 'contentWeight', kind: 'number', arg: 'A', help: 'weight of the content loss', def: `${DEFAULT_CONTENT_WEIGHT} (scale-free: ${SCALE_FREE_DEFAULT_WEIGHTS.content}); vgg19-16x: ${w16.paper.contentWeight} (${w16.scaleFree.contentWeight})` },
+  { flag: '--style-weight', key: 'styleWeight', kind: 'number', arg: 'B', help: 'weight of the style loss', def: `${DEFAULT_STYLE_WEIGHT} (scale-free: ${SCALE_FREE_DEFAULT_WEIGHTS.style}); vgg19-16x: ${w16.paper.styleWeight} (${w16.scaleFree.styleWeight})` },
+  { flag: '--tv-weight', key: 'tvWeight', kind: 'number', arg: 'G', help: 'weight of the total-variation (smoothness) loss', def: `${DEFAULT_TV_WEIGHT} (scale-free: ${SCALE_FREE_DEFAULT_WEIGHTS.tv}); vgg19-16x: ${w16.paper.tvWeight} (${w16.scaleFree.tvWeight})` },
   { flag: '--content-layers', key: 'contentLayers', kind: 'strings', arg: 'L,L,...', help: 'VGG19 layers for content (conv1_1..conv5_4, relu1_1..relu5_4)', def: list(DEFAULT_CONTENT_LAYERS) },
   { flag: '--style-layers', key: 'styleLayers', kind: 'strings', arg: 'L,L,...', help: 'VGG19 layers for style', def: list(DEFAULT_STYLE_LAYERS) },
   { flag: '--style-layer-weights', key: 'styleLayerWeights', kind: 'numbers', arg: 'W,W,...', help: 'one weight per style layer', def: '1/n each' },
   { flag: '--loss-normalization', key: 'lossNormalization', kind: 'string', arg: 'paper|scale-free', help: 'paper: Gatys et al.\'s sums; scale-free: per-element content loss and N*M-normalised Grams, so weights mean the same at any size', def: DEFAULT_LOSS_NORMALIZATION },
-  { flag: '--pooling', key: 'pooling', kind: 'string', arg: 'max|avg', help: 'pooling in VGG19 (the paper uses avg)', def: DEFAULT_POOLING },
+  { flag: '--pooling', key: 'pooling', kind: 'string', arg: 'max|avg', help: 'pooling in the backbone (the paper uses avg)', def: `${DEFAULT_POOLING} (vgg19-16x: ${BACKBONES['vgg19-16x'].defaults.pooling})` },
   { flag: '--init', key: 'init', kind: 'string', arg: 'noise|content|style|FILE', help: 'starting image', def: DEFAULT_INIT },
   { flag: '--optimizer', key: 'optimizer', kind: 'string', arg: 'lbfgs|adam|sgd', help: 'optimiser', def: DEFAULT_OPTIMIZER },
   { flag: '--lr', key: 'lr', kind: 'number', arg: 'X', help: 'step size (pixels in [0,1])', def: `${DEFAULT_LR.lbfgs} for lbfgs, ${DEFAULT_LR.adam} for adam, ${DEFAULT_LR.sgd} for sgd` },
@@ -48,7 +50,13 @@ export const STYLIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--lbfgs-history', key: 'lbfgsHistory', kind: 'number', arg: 'N', help: 'L-BFGS correction pairs kept', def: String(DEFAULT_LBFGS_HISTORY) },
   { flag: '--line-search', key: 'lineSearch', kind: 'string', arg: 'none|strong-wolfe', help: 'L-BFGS line search', def: DEFAULT_LINE_SEARCH },
   { flag: '--preserve-colors', key: 'preserveColors', kind: 'string', arg: 'none|luminance|histogram', help: 'keep the content\'s colours: transfer luminance only, or match the style\'s colour histogram to the content first', def: DEFAULT_PRESERVE_COLORS },
-  { flag: '--weights', key: 'weights', kind: 'string', arg: 'pretrained|random:SEED|FILE', help: 'VGG19 weights: downloaded and cached, random (tests only), or a file', def: DEFAULT_WEIGHTS },
+  { flag: '--method', key: 'method', kind: 'string', arg: 'gatys|wct|adain', help: 'gatys: optimise the image; wct, adain: one feed-forward pass (real time)', def: 'gatys' },
+  { flag: '--model', key: 'model', kind: 'string', arg: 'NAME|DIR', help: 'wct/adain: wct-16x or adain (downloaded and cached), or a folder laid out like upstream', def: 'wct-16x' },
+  { flag: '--alpha', key: 'alpha', kind: 'number', arg: 'X', help: 'wct/adain: style strength, 0 (content) to 1 (full style)', def: '1' },
+  { flag: '--levels', key: 'levels', kind: 'numbers', arg: 'K,K,...', help: 'wct/adain: encoder levels (relu{K}_1), coarse to fine', def: '5,4,3,2,1 (adain model: 4)' },
+  { flag: '--style-size', key: 'styleSize', kind: 'number', arg: 'PX', help: 'wct/adain: longest side of the style images', def: 'the output size' },
+  { flag: '--backbone', key: 'backbone', kind: 'string', arg: BACKBONE_NAMES.join('|'), help: 'network whose features are matched; vgg19-16x: the distilled wct-16x encoder (its own default layers, pooling and weights)', def: 'vgg19' },
+  { flag: '--weights', key: 'weights', kind: 'string', arg: 'pretrained|random:SEED|FILE', help: "the backbone's weights: downloaded and cached, random (tests only), or a .safetensors/.pth file", def: DEFAULT_WEIGHTS },
   { flag: '--seed', key: 'seed', kind: 'number', arg: 'N', help: 'random seed for the noise initialisation', def: String(DEFAULT_SEED) },
   { flag: '--save-every', key: 'saveEvery', kind: 'number', arg: 'N', help: 'also write OUT-<iter>.png (OUT-s<k>-<iter> with several scales) every N iterations (0 = never)', def: String(DEFAULT_SAVE_EVERY) },
   { flag: '--print-every', key: 'printEvery', kind: 'number', arg: 'N', help: 'print progress every N iterations (0 = never)', def: String(DEFAULT_PRINT_EVERY) },

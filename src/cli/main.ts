@@ -96,9 +96,7 @@ async function stylize(argv: string[]): Promise<number> {
     });
     if (o.verbose) printer.message(`adapter: ${painterly.gpu.describe()}`);
     const t0 = performance.now();
-    const result = await painterly.stylize({
-      ...o,
-      out: undefined,
+    const result = await painterly.stylizeResolved({ ...o, out: undefined }, {
       onProgress: (p: ProgressInfo) => printer.progress(p),
       onEvaluation: (r) => log?.write(r),
       onImage: (img, iter, scale) => writeImage(iterationPath(out, iter, o.scales.length > 1 ? scale : undefined), img),

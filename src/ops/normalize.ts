@@ -19,11 +19,11 @@ function params(x: Tensor, mean: readonly number[], std: readonly number[]): Rec
   return { n: x.size, plane: x.shape[1] * x.shape[2], m0: mean[0], m1: mean[1], m2: mean[2], s0: std[0], s1: std[1], s2: std[2] };
 }
 
-export function normalizeForward(gpu: Gpu, x: Tensor, y: Tensor, mean = IMAGENET_MEAN, std = IMAGENET_STD): Step {
+export function normalizeForward(gpu: Gpu, x: Tensor, y: Tensor, mean: readonly number[] = IMAGENET_MEAN, std: readonly number[] = IMAGENET_STD): Step {
   return bind(gpu, normalizeForwardSpec, { x: x.buffer, y: y.buffer }, params(x, mean, std), Math.ceil(x.size / 256), 'normalize_forward');
 }
 
 /** dx = dy / std (overwrites dx). */
-export function normalizeBackward(gpu: Gpu, dy: Tensor, dx: Tensor, mean = IMAGENET_MEAN, std = IMAGENET_STD): Step {
+export function normalizeBackward(gpu: Gpu, dy: Tensor, dx: Tensor, mean: readonly number[] = IMAGENET_MEAN, std: readonly number[] = IMAGENET_STD): Step {
   return bind(gpu, normalizeBackwardSpec, { x: dy.buffer, y: dx.buffer }, params(dy, mean, std), Math.ceil(dy.size / 256), 'normalize_backward');
 }

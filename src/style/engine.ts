@@ -4,12 +4,13 @@ import { readTensor, uploadTensor, type Tensor, createTensor, destroyTensors } f
 import { rgbToYiq, transferLuminance, matchColorHistogram } from '../image/color.ts';
 import { createImage, type RgbImage } from '../image/image.ts';
 import { fitLongestSide, resize } from '../image/resize.ts';
-import { deepest, layersUpTo, type Pooling, type Vgg19 } from '../nets/vgg19.ts';
+import { deepest, minimumSide as netMinimumSide, type Network } from '../nets/executor.ts';
+import type { Pooling } from '../nets/vgg19.ts';
 import { createAdam } from '../optim/adam.ts';
 import { createLbfgs } from '../optim/lbfgs.ts';
 import { createSgd } from '../optim/sgd.ts';
 import type { Objective, Optimizer } from '../optim/types.ts';
-import { GatysObjective, type LossConfig, type LossTerms } from './objective.ts';
+import { firstFeature, GatysObjective, type LossConfig, type LossTerms } from './objective.ts';
 import { contentTargets, styleTargets } from './targets.ts';
 import { mulberry32 } from '../weights/random.ts';
 import { needsTiling, planTiles, tiledContentTargets, TiledObjective } from './tiled.ts';
@@ -88,14 +89,14 @@ export interface StylizeResult {
   seconds: number;
 }
 
-function deepestLayer(l: LossConfig): string {
+function deepestLayer(net: Network, l: LossConfig): string {
   const taps = [...(l.contentWeight !== 0 ? l.contentLayers : []), ...(l.styleWeight !== 0 ? l.styleLayers : [])];
-  return deepest(taps.length ? taps : ['relu1_1']);
+  return deepest(net.desc, taps.length ? taps : [firstFeature(net.desc)]);
 }
 
 /** Smallest image side the deepest tapped layer allows: one pixel left after each pooling. */
-function minimumSide(l: LossConfig): number {
-  return 2 ** layersUpTo(deepestLayer(l)).filter((x) => x.kind === 'pool').length;
+function minimumSide(net: Network, l: LossConfig): number {
+  return netMinimumSide(net.desc, deepestLayer(net, l));
 }
 
 /** White noise in [0, 1], seeded (the paper initialises from white noise). */
@@ -125,7 +126,7 @@ function clamp01(img: RgbImage): RgbImage {
   return out;
 }
 
-export async function stylizeImages(gpu: Gpu, net: Vgg19, images: StylizeImages, s: EngineSettings, hooks: StylizeHooks = {}): Promise<StylizeResult> {
+export async function stylizeImages(gpu: Gpu, net: Network, images: StylizeImages, s: EngineSettings, hooks: StylizeHooks = {}): Promise<StylizeResult> {
   if (images.styles.length === 0 && s.loss.styleWeight !== 0) throw new PainterlyError('no style image given');
   const t0 = performance.now();
   const scales = s.scales.length ? s.scales : [s.size];
@@ -141,13 +142,13 @@ export async function stylizeImages(gpu: Gpu, net: Vgg19, images: StylizeImages,
       styles = styles.map(lumaImage);
     }
     const { width, height } = content;
-    const need = minimumSide(s.loss);
+    const need = minimumSide(net, s.loss);
     if (Math.min(width, height) < need) {
-      throw new PainterlyError(`the output is ${width}x${height} at size ${scales[k]}: ${deepestLayer(s.loss)} needs at least ${need}x${need}; use a larger --size/--scales`);
+      throw new PainterlyError(`the output is ${width}x${height} at size ${scales[k]}: ${deepestLayer(net, s.loss)} needs at least ${need}x${need}; use a larger --size/--scales`);
     }
     styles.forEach((st, i) => {
       if (Math.min(st.width, st.height) < need) {
-        throw new PainterlyError(`style image ${i + 1} is ${st.width}x${st.height} at --style-scale ${s.styleScale}: ${deepestLayer(s.loss)} needs at least ${need}x${need}`);
+        throw new PainterlyError(`style image ${i + 1} is ${st.width}x${st.height} at --style-scale ${s.styleScale}: ${deepestLayer(net, s.loss)} needs at least ${need}x${need}`);
       }
     });
     let init: RgbImage;
@@ -171,7 +172,7 @@ export async function stylizeImages(gpu: Gpu, net: Vgg19, images: StylizeImages,
 }
 
 async function stylizeAtScale(
-  gpu: Gpu, net: Vgg19, content: RgbImage, styles: RgbImage[], init: RgbImage, s: EngineSettings,
+  gpu: Gpu, net: Network, content: RgbImage, styles: RgbImage[], init: RgbImage, s: EngineSettings,
   hooks: StylizeHooks, scale: number, scales: number,
 ): Promise<StylizeResult> {
   const { width: w, height: h } = content;

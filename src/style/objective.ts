@@ -6,8 +6,15 @@
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { encodeSteps, type Step } from '../gpu/kernel.ts';
 import { readBuffers, type Tensor } from '../gpu/tensor.ts';
-import { backwardInto, deepest, forwardFrom, planVgg19, type BackwardProgram, type Pooling, type Vgg19, type Vgg19Plan } from '../nets/vgg19.ts';
+import { backwardInto, deepest, forwardFrom, planNetwork, type BackwardProgram, type Network, type NetPlan } from '../nets/executor.ts';
+import type { NetDescription } from '../nets/describe.ts';
+import type { Pooling } from '../nets/vgg19.ts';
 import { contentLoss, createScalars, styleLoss, tvLoss } from '../ops/loss.ts';
+
+/** The first feature layer of a network (what a plan computes when no loss taps anything). */
+export function firstFeature(desc: NetDescription): string {
+  return desc.layers.find((l) => l.op === 'relu')?.name ?? desc.layers[0].name;
+}
 
 export type LossNormalization = 'paper' | 'scale-free';
 
@@ -44,11 +51,11 @@ export interface Targets {
 
 interface Slot { kind: 'content' | 'style' | 'tv'; layer: string; weight: number }
 
-interface Program { x: GPUBuffer; grad: GPUBuffer; clears: GPUBuffer[]; steps: Step[] }
+interface Program { x: GPUBuffer; grad: GPUBuffer; clears: GPUBuffer[]; steps: Step[]; forwardSteps: number }
 
 export class GatysObjective {
   readonly n: number;
-  readonly plan: Vgg19Plan;
+  readonly plan: NetPlan;
   last: LossTerms | undefined;
   private readonly gpu: Gpu;
   private readonly cfg: LossConfig;
@@ -58,7 +65,7 @@ export class GatysObjective {
   private readonly lossSteps = new Map<string, Step[]>();
   private readonly programs: Program[] = [];
 
-  constructor(gpu: Gpu, net: Vgg19, h: number, w: number, pooling: Pooling, cfg: LossConfig, private readonly targets: Targets) {
+  constructor(gpu: Gpu, net: Network, h: number, w: number, pooling: Pooling, cfg: LossConfig, private readonly targets: Targets) {
     if (cfg.styleLayers.length !== cfg.styleLayerWeights.length) {
       throw new PainterlyError(`style layer weights: ${cfg.styleLayerWeights.length} given for ${cfg.styleLayers.length} style layers`);
     }
@@ -74,7 +81,7 @@ export class GatysObjective {
       ...(cfg.tvWeight !== 0 ? [{ kind: 'tv' as const, layer: 'image', weight: cfg.tvWeight / (cfg.normalization === 'scale-free' ? pixels : 1) }] : []),
     ];
     const taps = [...contentLayers, ...styleLayers];
-    this.plan = planVgg19(gpu, net, { h, w, pooling, upTo: deepest(taps.length ? taps : ['relu1_1']), taps, backward: true });
+    this.plan = planNetwork(gpu, net, { h, w, pooling, upTo: deepest(net.desc, taps.length ? taps : [firstFeature(net.desc)]), taps, backward: true });
     if (cfg.normalization === 'scale-free') {
       for (const s of this.slots) if (s.kind === 'content') s.weight /= this.plan.acts.get(s.layer)!.size;
     }
@@ -108,10 +115,11 @@ export class GatysObjective {
     x = { ...x, shape };
     grad = { ...grad, shape };
     const back: BackwardProgram = backwardInto(this.gpu, this.plan, (l, a, g) => this.lossAt(l, a, g), grad);
-    const steps = [...forwardFrom(this.gpu, this.plan, x), ...back.steps];
+    const fwd = forwardFrom(this.gpu, this.plan, x);
+    const steps = [...fwd, ...back.steps];
     const tvSlot = this.slots.findIndex((s) => s.kind === 'tv');
     if (tvSlot >= 0) steps.push(...tvLoss(this.gpu, { x, grad, weight: this.slots[tvSlot].weight, scalars: this.scalars, slot: tvSlot }).steps);
-    const p = { x: x.buffer, grad: grad.buffer, clears: back.clears, steps };
+    const p = { x: x.buffer, grad: grad.buffer, clears: back.clears, steps, forwardSteps: fwd.length };
     this.programs.push(p);
     return p;
   }
@@ -122,7 +130,7 @@ export class GatysObjective {
    */
   stages(x: Tensor, grad: Tensor): { forward: Step[]; losses: Step[]; all: Step[]; clears: GPUBuffer[] } {
     const p = this.programFor(x, grad);
-    const forward = p.steps.slice(0, this.plan.forward.length + 1);
+    const forward = p.steps.slice(0, p.forwardSteps);
     const losses = [...this.lossSteps.values()].flat();
     return { forward, losses, all: p.steps, clears: p.clears };
   }

@@ -3,6 +3,7 @@
 // Plain data only: no I/O, no GPU, safe in browsers.
 import { PainterlyError } from '../gpu/device.ts';
 import type { RgbImage } from '../image/image.ts';
+import { BACKBONE_NAMES, BACKBONES, getBackbone, type BackboneName } from '../nets/backbones.ts';
 
 /** An image given by file path (Node), as a planar RgbImage, or as RGBA bytes (canvas ImageData layout). */
 export type ImageSource = string | RgbImage | { data: Uint8Array | Uint8ClampedArray; width: number; height: number };
@@ -23,13 +24,15 @@ export const VGG19_FEATURE_LAYERS: readonly string[] = [[2, 1], [2, 2], [4, 3], 
 // (content 5, style 100, TV 1e-3 on 0-255 inputs, MSE losses) rescaled to torchvision's input normalisation and to the
 // paper's sums; they are for 512 px with 'paper' normalisation ('scale-free' has its own, size-independent set).
 export const DEFAULT_SIZE = 512;
-export const DEFAULT_CONTENT_WEIGHT = 1;
-export const DEFAULT_STYLE_WEIGHT = 3e7;
-export const DEFAULT_TV_WEIGHT = 2e3;
-export const SCALE_FREE_DEFAULT_WEIGHTS = { content: 1, style: 15, tv: 250 } as const;
-export const DEFAULT_CONTENT_LAYERS: readonly string[] = ['relu4_2'];
-export const DEFAULT_STYLE_LAYERS: readonly string[] = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'];
-export const DEFAULT_POOLING: Pooling = 'avg';
+// These are VGG19's (the default backbone); other backbones carry their own (src/nets/backbones.ts).
+const VGG = BACKBONES.vgg19.defaults;
+export const DEFAULT_CONTENT_WEIGHT = VGG.paper.contentWeight;
+export const DEFAULT_STYLE_WEIGHT = VGG.paper.styleWeight;
+export const DEFAULT_TV_WEIGHT = VGG.paper.tvWeight;
+export const SCALE_FREE_DEFAULT_WEIGHTS = { content: VGG.scaleFree.contentWeight, style: VGG.scaleFree.styleWeight, tv: VGG.scaleFree.tvWeight } as const;
+export const DEFAULT_CONTENT_LAYERS: readonly string[] = VGG.contentLayers;
+export const DEFAULT_STYLE_LAYERS: readonly string[] = VGG.styleLayers;
+export const DEFAULT_POOLING: Pooling = VGG.pooling;
 export const DEFAULT_INIT = 'noise';
 export const DEFAULT_OPTIMIZER: OptimizerName = 'lbfgs';
 /**
@@ -53,8 +56,32 @@ export const MIN_SIZE = 16;
 export const MAX_SIZE = 16384;
 
 /** Fully resolved options, as the engine receives them. */
+export type Method = 'gatys' | 'wct' | 'adain';
+export const METHODS: readonly Method[] = ['gatys', 'wct', 'adain'];
+export const DEFAULT_MODEL = 'wct-16x';
+export const DEFAULT_ALPHA = 1;
+
+/** Options only one kind of method takes (giving them to the other is an error naming the method). */
+export const GATYS_ONLY: readonly (keyof StylizeOptions)[] = [
+  'styleScale', 'contentWeight', 'styleWeight', 'tvWeight', 'contentLayers', 'styleLayers', 'styleLayerWeights', 'pooling',
+  'init', 'optimizer', 'lr', 'iters', 'lbfgsHistory', 'lineSearch', 'scales', 'saveEvery', 'lossNormalization', 'backbone', 'weights',
+];
+export const FEED_FORWARD_ONLY: readonly (keyof StylizeOptions)[] = ['model', 'alpha', 'levels', 'styleSize'];
+
 export interface StylizeOptions {
   content: ImageSource;
+  /** gatys: optimise the image (Gatys et al. 2016); wct, adain: one feed-forward pass through an encoder/decoder. */
+  method: Method;
+  /** Feed-forward: a named model ('wct-16x', 'adain': downloaded and cached) or a folder laid out like upstream's. */
+  model: string;
+  /** Feed-forward: content/style blend of the features (1 = full style). */
+  alpha: number;
+  /** Feed-forward: the levels (relu{K}_1) run, coarse to fine; default the model's for the method. */
+  levels: number[];
+  /** Feed-forward: longest side of the style images (default: size). */
+  styleSize: number;
+  /** The network whose features the losses compare (its own default layers, pooling and loss weights). */
+  backbone: BackboneName;
   style: ImageSource[];
   /** Output file (the CLI requires it; the library returns the image either way). */
   out?: string;
@@ -114,7 +141,7 @@ const KEYS: readonly (keyof StylizeOptions)[] = [
   'content', 'style', 'out', 'size', 'styleScale', 'styleBlendWeights', 'contentWeight', 'styleWeight', 'tvWeight',
   'contentLayers', 'styleLayers', 'styleLayerWeights', 'pooling', 'init', 'optimizer', 'lr', 'iters', 'lbfgsHistory',
   'lineSearch', 'seed', 'preserveColors', 'scales', 'saveEvery', 'printEvery', 'log', 'verbose', 'weights',
-  'lossNormalization',
+  'lossNormalization', 'backbone', 'method', 'model', 'alpha', 'levels', 'styleSize',
 ];
 export const STYLIZE_OPTION_KEYS = KEYS;
 
@@ -171,12 +198,14 @@ export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = 
     for (const x of v) if (typeof x !== 'number' || !ok(x)) bad(k, `expected ${expect}, got ${show(x)}`);
     return v as number[];
   };
+  const backbone = oneOf('backbone', 'vgg19', BACKBONE_NAMES);
+  const bb = getBackbone(backbone);
   const layers = (k: keyof StylizeOptions, def: readonly string[]): string[] => {
     const v = list(k, def);
     if (v.length === 0) bad(k, 'expected at least one layer');
     for (const name of v) {
-      if (typeof name !== 'string' || !VGG19_FEATURE_LAYERS.includes(name)) {
-        bad(k, `unknown layer ${show(name)}; valid: conv1_1..conv5_4 and relu1_1..relu5_4 of VGG19 (${VGG19_FEATURE_LAYERS.join(', ')})`);
+      if (typeof name !== 'string' || !bb.featureLayers.includes(name)) {
+        bad(k, `unknown layer ${show(name)} for backbone ${backbone}; valid: ${bb.featureLayers.join(', ')}`);
       }
     }
     const dup = v.find((x, i) => v.indexOf(x) !== i);
@@ -193,6 +222,15 @@ export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = 
     if (typeof v !== 'string' || v.length === 0) bad(k, `expected a file path, got ${v === '' ? 'an empty string' : show(v)}`);
     return v as string;
   };
+
+  const method = oneOf('method', 'gatys', METHODS);
+  for (const k of method === 'gatys' ? FEED_FORWARD_ONLY : GATYS_ONLY) {
+    if (get(k) !== undefined) bad(k, `does not apply to --method ${method} (it is for ${method === 'gatys' ? 'wct and adain' : 'gatys'})`);
+  }
+  const model = get('model') ?? DEFAULT_MODEL;
+  if (typeof model !== 'string' || model === '') bad('model', `expected a model name (wct-16x, adain) or a folder, got ${show(model)}`);
+  const levels = numbers('levels', [], (v) => Number.isInteger(v) && v >= 1 && v <= 5, 'levels from 1 to 5');
+  if (levels.some((v, i) => levels.indexOf(v) !== i)) bad('levels', `a level is listed twice: ${levels.join(',')}`);
 
   if (get('content') === undefined) bad('content', 'required (the content image)');
   const content = image('content', get('content'));
@@ -229,7 +267,7 @@ export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = 
   const blendSum = blend.reduce((a, b) => a + b, 0);
   if (!(blendSum > 0)) bad('styleBlendWeights', 'expected weights with a positive sum');
 
-  const styleLayers = layers('styleLayers', DEFAULT_STYLE_LAYERS);
+  const styleLayers = layers('styleLayers', bb.defaults.styleLayers);
   const styleLayerWeights = numbers('styleLayerWeights', styleLayers.map(() => 1 / styleLayers.length), nonNeg, 'non-negative numbers');
   if (styleLayerWeights.length !== styleLayers.length) {
     bad('styleLayerWeights', `${styleLayerWeights.length} weights given for ${styleLayers.length} style layers (${styleLayers.join(',')})`);
@@ -254,7 +292,7 @@ export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = 
   }
 
   const lossNormalization = oneOf('lossNormalization', DEFAULT_LOSS_NORMALIZATION, ['paper', 'scale-free'] as const);
-  const scaleFree = lossNormalization === 'scale-free';
+  const lossWeights = lossNormalization === 'scale-free' ? bb.defaults.scaleFree : bb.defaults.paper;
 
   const verbose = get('verbose') ?? false;
   if (typeof verbose !== 'boolean') bad('verbose', `expected true or false, got ${show(verbose)}`);
@@ -266,13 +304,13 @@ export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = 
     size,
     styleScale: number('styleScale', DEFAULT_STYLE_SCALE, (v) => positive(v) && v <= 16, 'a positive number (at most 16)'),
     styleBlendWeights: blend.map((w) => w / blendSum),
-    contentWeight: number('contentWeight', scaleFree ? SCALE_FREE_DEFAULT_WEIGHTS.content : DEFAULT_CONTENT_WEIGHT, nonNeg, 'a non-negative number'),
-    styleWeight: number('styleWeight', scaleFree ? SCALE_FREE_DEFAULT_WEIGHTS.style : DEFAULT_STYLE_WEIGHT, nonNeg, 'a non-negative number'),
-    tvWeight: number('tvWeight', scaleFree ? SCALE_FREE_DEFAULT_WEIGHTS.tv : DEFAULT_TV_WEIGHT, nonNeg, 'a non-negative number'),
-    contentLayers: layers('contentLayers', DEFAULT_CONTENT_LAYERS),
+    contentWeight: number('contentWeight', lossWeights.contentWeight, nonNeg, 'a non-negative number'),
+    styleWeight: number('styleWeight', lossWeights.styleWeight, nonNeg, 'a non-negative number'),
+    tvWeight: number('tvWeight', lossWeights.tvWeight, nonNeg, 'a non-negative number'),
+    contentLayers: layers('contentLayers', bb.defaults.contentLayers),
     styleLayers,
     styleLayerWeights,
-    pooling: oneOf('pooling', DEFAULT_POOLING, ['max', 'avg'] as const),
+    pooling: oneOf('pooling', bb.defaults.pooling, ['max', 'avg'] as const),
     init,
     optimizer,
     lr: number('lr', DEFAULT_LR[optimizer], positive, 'a positive number'),
@@ -288,5 +326,11 @@ export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = 
     verbose: verbose as boolean,
     weights: weights as string,
     lossNormalization,
+    backbone,
+    method,
+    model: model as string,
+    alpha: number('alpha', DEFAULT_ALPHA, (v) => Number.isFinite(v) && v >= 0 && v <= 1, 'a number from 0 to 1'),
+    levels,
+    styleSize: number('styleSize', size, sizeOk, sizeExpect),
   };
 }

@@ -2,7 +2,8 @@
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { encodeSteps, type Step } from '../gpu/kernel.ts';
 import { createTensor, readBuffers, uploadTensor, type Tensor } from '../gpu/tensor.ts';
-import { deepest, forwardFrom, layersUpTo, planVgg19, pooledSize, type Pooling, type Vgg19 } from '../nets/vgg19.ts';
+import { deepest, forwardFrom, layerShapes, planNetwork, type Network } from '../nets/executor.ts';
+import type { Pooling } from '../nets/vgg19.ts';
 import { gram } from '../ops/gram.ts';
 import { needsTiling, tiledGrams } from './tiled.ts';
 
@@ -16,10 +17,10 @@ function submit(gpu: Gpu, steps: Step[], copies: [Tensor, Tensor][] = []): void 
 }
 
 /** P_l: the content image's features at each layer (tensors owned by the caller). */
-export function contentTargets(gpu: Gpu, net: Vgg19, image: Tensor, layers: string[], pooling: Pooling): Map<string, Tensor> {
+export function contentTargets(gpu: Gpu, net: Network, image: Tensor, layers: string[], pooling: Pooling): Map<string, Tensor> {
   const out = new Map<string, Tensor>();
   if (layers.length === 0) return out;
-  const plan = planVgg19(gpu, net, { h: image.shape[1], w: image.shape[2], pooling, upTo: deepest(layers), taps: layers, backward: false });
+  const plan = planNetwork(gpu, net, { h: image.shape[1], w: image.shape[2], pooling, upTo: deepest(net.desc, layers), taps: layers, backward: false });
   const copies: [Tensor, Tensor][] = layers.map((l) => {
     const a = plan.acts.get(l)!;
     const t = createTensor(gpu, a.shape, `P.${l}`);
@@ -32,9 +33,9 @@ export function contentTargets(gpu: Gpu, net: Vgg19, image: Tensor, layers: stri
 }
 
 /** Spatial positions M of `layer`'s output for an h x w input. */
-export function positionsAt(layer: string, h: number, w: number): number {
-  for (const l of layersUpTo(layer)) if (l.kind === 'pool') [h, w] = pooledSize(h, w);
-  return h * w;
+export function positionsAt(net: Network, layer: string, h: number, w: number): number {
+  const [, H, W] = layerShapes(net, h, w, layer).get(layer)!;
+  return H * W;
 }
 
 /**
@@ -43,7 +44,7 @@ export function positionsAt(layer: string, h: number, w: number): number {
  * comparable when the style image has another size (it is the paper's loss when sizes are equal).
  */
 export async function styleTargets(
-  gpu: Gpu, net: Vgg19, images: Tensor[], blend: number[], layers: string[], pooling: Pooling, outH: number, outW: number,
+  gpu: Gpu, net: Network, images: Tensor[], blend: number[], layers: string[], pooling: Pooling, outH: number, outW: number,
 ): Promise<Map<string, Tensor>> {
   const out = new Map<string, Tensor>();
   if (layers.length === 0) return out;
@@ -54,7 +55,7 @@ export async function styleTargets(
   for (let k = 0; k < images.length; k++) {
     const img = images[k];
     const [h, w] = [img.shape[1], img.shape[2]];
-    const scales = layers.map((l) => (blend[k] / total) * (positionsAt(l, outH, outW) / positionsAt(l, h, w)));
+    const scales = layers.map((l) => (blend[k] / total) * (positionsAt(net, l, outH, outW) / positionsAt(net, l, h, w)));
     // Style images past the binding limit are run in tiles (tiled.ts); the Grams are the same.
     const vals = needsTiling(gpu, net, h, w, layers)
       ? await tiledGrams(gpu, net, img, layers, scales, pooling)
@@ -72,8 +73,8 @@ export async function styleTargets(
   return out;
 }
 
-async function untiledGrams(gpu: Gpu, net: Vgg19, img: Tensor, layers: string[], scales: number[], pooling: Pooling): Promise<Float32Array[]> {
-  const plan = planVgg19(gpu, net, { h: img.shape[1], w: img.shape[2], pooling, upTo: deepest(layers), taps: layers, backward: false });
+async function untiledGrams(gpu: Gpu, net: Network, img: Tensor, layers: string[], scales: number[], pooling: Pooling): Promise<Float32Array[]> {
+  const plan = planNetwork(gpu, net, { h: img.shape[1], w: img.shape[2], pooling, upTo: deepest(net.desc, layers), taps: layers, backward: false });
   const grams = layers.map((l) => {
     const F = plan.acts.get(l)!;
     return { G: createTensor(gpu, [F.shape[0], F.shape[0]], `A.${l}`), F };

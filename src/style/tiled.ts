@@ -19,23 +19,28 @@
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { encodeSteps, type Step } from '../gpu/kernel.ts';
 import { createTensor, destroyTensors, readBuffers, type Tensor } from '../gpu/tensor.ts';
-import { backwardInto, deepest, forwardFrom, layersUpTo, planVgg19, pooledSize, type Pooling, type Vgg19, type Vgg19Plan } from '../nets/vgg19.ts';
+import { backwardInto, deepest, forwardFrom, layersUpTo, layerShapes, planNetwork, pooledSize, type Network, type NetPlan } from '../nets/executor.ts';
+import type { Pooling } from '../nets/vgg19.ts';
 import { windowCopy, type Rect } from '../ops/crop.ts';
 import { gram, symMatmul } from '../ops/gram.ts';
 import { reduceFinalSpec, styleDiffSpec, tvLoss } from '../ops/loss.ts';
 import { createScalars, reducePartials, vecAxpy, vecDot, type Scalars } from '../ops/vector.ts';
 import { bind } from '../gpu/kernel.ts';
-import type { LossConfig, LossTerms } from './objective.ts';
+import { firstFeature, type LossConfig, type LossTerms } from './objective.ts';
 
 // ---------------------------------------------------------------------------------------------- geometry
 
 /** Level (poolings before it) and receptive-field radius r (pixels beyond its footprint) of a layer's output. */
-export function receptiveField(net: Vgg19, layer: string): { level: number; radius: number } {
+export function receptiveField(net: Network, layer: string): { level: number; radius: number } {
   let level = 0;
   let radius = 0;
-  for (const l of layersUpTo(layer)) {
-    if (l.kind === 'pool') level++;
-    else if (l.kind === 'conv') radius += ((((net.convs.get(l.name)?.k ?? 3) - 1) / 2) * 2 ** level);
+  for (const l of layersUpTo(net.desc, layer)) {
+    if (l.op === 'pool') {
+      if (l.ceil) throw new PainterlyError(`${net.desc.name}: tiling needs floor-mode pooling; ${l.name} uses ceil_mode`);
+      level++;
+    } else if (l.op === 'upsample') {
+      throw new PainterlyError(`${net.desc.name}: tiling is for encoders; ${l.name} upsamples`);
+    } else if (l.op === 'conv') radius += ((l.k - 1) / 2) * 2 ** level;
   }
   return { level, radius };
 }
@@ -44,20 +49,15 @@ const ceilTo = (v: number, a: number) => Math.ceil(v / a) * a;
 const bytesOf = (elems: number) => Math.max(16, ceilTo(elems * 4, 16));
 
 /** The largest tensor (bytes) a network plan up to `upTo` on an h x w input allocates: activations, conv scratch, gradients. */
-export function planPeakBytes(net: Vgg19, h: number, w: number, upTo: string): number {
-  let c = 3;
-  let peak = 3 * h * w;
-  for (const l of layersUpTo(upTo)) {
-    if (l.kind === 'pool') [h, w] = pooledSize(h, w);
-    if (l.kind === 'conv') c = net.convs.get(l.name)?.cout ?? l.channels;
-    peak = Math.max(peak, c * h * w);
-  }
+export function planPeakBytes(net: Network, h: number, w: number, upTo: string): number {
+  let peak = net.desc.inputChannels * h * w;
+  for (const [c, H, W] of layerShapes(net, h, w, upTo).values()) peak = Math.max(peak, c * H * W);
   return bytesOf(peak);
 }
 
 /** Whether an untiled plan for these loss layers at h x w would exceed the device's storage-binding limit. */
-export function needsTiling(gpu: Gpu, net: Vgg19, h: number, w: number, layers: string[]): boolean {
-  return layers.length > 0 && planPeakBytes(net, h, w, deepest(layers)) > gpu.maxBindingBytes;
+export function needsTiling(gpu: Gpu, net: Network, h: number, w: number, layers: string[]): boolean {
+  return layers.length > 0 && planPeakBytes(net, h, w, deepest(net.desc, layers)) > gpu.maxBindingBytes;
 }
 
 export interface Tile {
@@ -107,13 +107,13 @@ function splitAxis(L: number, n: number, halo: number, align: number): Axis {
  * Tiles for loss layers `layers` on an h x w image, as few as keep every tensor of the tile's network plan within
  * `maxBytes` (default: the device's binding limit). `backward: false` sizes the halo for forward features only.
  */
-export function planTiles(gpu: Gpu, net: Vgg19, h: number, w: number, layers: string[], opts: { backward?: boolean; maxBytes?: number } = {}): TileGrid {
+export function planTiles(gpu: Gpu, net: Network, h: number, w: number, layers: string[], opts: { backward?: boolean; maxBytes?: number } = {}): TileGrid {
   if (layers.length === 0) throw new PainterlyError('planTiles: expected at least one loss layer');
   const backward = opts.backward ?? true;
   const maxBytes = opts.maxBytes ?? gpu.maxBindingBytes;
-  const upTo = deepest(layers);
+  const upTo = deepest(net.desc, layers);
   const fields = new Map(layers.map((l) => [l, receptiveField(net, l)]));
-  const pools = layersUpTo(upTo).filter((l) => l.kind === 'pool').length;
+  const pools = layersUpTo(net.desc, upTo).filter((l) => l.op === 'pool').length;
   const align = Math.max(16, 2 ** pools);
   const need = Math.max(...[...fields.values()].map(({ level, radius }) => (backward ? 2 * radius + 2 ** level - 1 : radius)));
   const halo = ceilTo(Math.max(1, need), align);
@@ -193,11 +193,11 @@ const view = (base: Tensor, shape: number[], label: string): Tensor => ({ buffer
 export type TiledContentTargets = Map<string, Tensor[]>;
 
 /** P_l for the tiles of `grid` (which must have been planned with these layers), computed tile by tile. */
-export function tiledContentTargets(gpu: Gpu, net: Vgg19, image: Tensor, layers: string[], pooling: Pooling, grid: TileGrid): TiledContentTargets {
+export function tiledContentTargets(gpu: Gpu, net: Network, image: Tensor, layers: string[], pooling: Pooling, grid: TileGrid): TiledContentTargets {
   const out: TiledContentTargets = new Map(layers.map((l) => [l, []]));
   if (layers.length === 0) return out;
   if (!grid.backward) throw new PainterlyError('tiledContentTargets: expected a tile grid planned for the backward pass');
-  const plan = planVgg19(gpu, net, { h: grid.tileH, w: grid.tileW, pooling, upTo: deepest(layers), taps: layers, backward: false });
+  const plan = planNetwork(gpu, net, { h: grid.tileH, w: grid.tileW, pooling, upTo: deepest(net.desc, layers), taps: layers, backward: false });
   const xt = createTensor(gpu, [3, grid.tileH, grid.tileW], 'tile.content');
   const fwd = forwardFrom(gpu, plan, xt);
   try {
@@ -220,10 +220,10 @@ export function tiledContentTargets(gpu: Gpu, net: Vgg19, image: Tensor, layers:
 }
 
 /** scale_l · F_l F_lᵀ of one image, tile by tile (for style images past the binding limit); values read back. */
-export async function tiledGrams(gpu: Gpu, net: Vgg19, image: Tensor, layers: string[], scales: number[], pooling: Pooling): Promise<Float32Array[]> {
+export async function tiledGrams(gpu: Gpu, net: Network, image: Tensor, layers: string[], scales: number[], pooling: Pooling): Promise<Float32Array[]> {
   const [h, w] = [image.shape[1], image.shape[2]];
   const grid = planTiles(gpu, net, h, w, layers, { backward: false });
-  const plan = planVgg19(gpu, net, { h: grid.tileH, w: grid.tileW, pooling, upTo: deepest(layers), taps: layers, backward: false });
+  const plan = planNetwork(gpu, net, { h: grid.tileH, w: grid.tileW, pooling, upTo: deepest(net.desc, layers), taps: layers, backward: false });
   const xt = createTensor(gpu, [3, grid.tileH, grid.tileW], 'tile.style');
   const owned: Tensor[] = [xt];
   const acc = layers.map((l) => {
@@ -277,7 +277,7 @@ export class TiledObjective {
   last: LossTerms | undefined;
   private readonly gpu: Gpu;
   private readonly cfg: LossConfig;
-  private readonly plan: Vgg19Plan;
+  private readonly plan: NetPlan;
   private readonly scalars: Scalars;
   private readonly slots: Slot[];
   private readonly xt: Tensor;
@@ -288,7 +288,7 @@ export class TiledObjective {
   private readonly clears: GPUBuffer[];
   private readonly programs: Program[] = [];
 
-  constructor(gpu: Gpu, net: Vgg19, grid: TileGrid, pooling: Pooling, cfg: LossConfig, targets: TiledTargets) {
+  constructor(gpu: Gpu, net: Network, grid: TileGrid, pooling: Pooling, cfg: LossConfig, targets: TiledTargets) {
     if (cfg.styleLayers.length !== cfg.styleLayerWeights.length) {
       throw new PainterlyError(`style layer weights: ${cfg.styleLayerWeights.length} given for ${cfg.styleLayers.length} style layers`);
     }
@@ -304,7 +304,7 @@ export class TiledObjective {
       if (!grid.fields.has(l)) throw new PainterlyError(`TiledObjective: tile grid was planned for layers [${grid.layers}], not ${l}`);
     }
     const taps = [...contentLayers, ...styleLayers];
-    this.plan = planVgg19(gpu, net, { h: grid.tileH, w: grid.tileW, pooling, upTo: deepest(taps.length ? taps : ['relu1_1']), taps, backward: true });
+    this.plan = planNetwork(gpu, net, { h: grid.tileH, w: grid.tileW, pooling, upTo: deepest(net.desc, taps.length ? taps : [firstFeature(net.desc)]), taps, backward: true });
     const alloc = (shape: number[], label: string) => { const t = createTensor(gpu, shape, label); this.owned.push(t); return t; };
     this.xt = alloc([3, grid.tileH, grid.tileW], 'tile.x');
     this.gt = alloc([3, grid.tileH, grid.tileW], 'tile.grad');

@@ -3,8 +3,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createTensor, poison, readTensor, uploadTensor, type Tensor } from '../../src/gpu/tensor.ts';
-import { createVgg19, VGG19_BLOCKS, type Pooling } from '../../src/nets/vgg19.ts';
-import { featuresReference, gatysReference, gramReference, type RefConv } from '../../src/reference/vgg19.ts';
+import { createVgg19, VGG19, VGG19_BLOCKS, type Pooling } from '../../src/nets/vgg19.ts';
+import { featuresReference, gatysReference, gramReference, type RefConv } from '../../src/reference/net.ts';
 import { t64, type T64 } from '../../src/reference/tensor.ts';
 import { GatysObjective, type LossConfig } from '../../src/style/objective.ts';
 import { contentTargets, styleTargets } from '../../src/style/targets.ts';
@@ -48,8 +48,8 @@ async function setup(pooling: Pooling, cfg: LossConfig) {
   const content = t64([3, H, W], randArray(3 * H * W, nextSeed(), 0, 1));
   const style = t64([3, H, W], randArray(3 * H * W, nextSeed(), 0, 1));
   const x = t64([3, H, W], randArray(3 * H * W, nextSeed(), 0, 1));
-  const P = featuresReference(convs, content, pooling, cfg.contentLayers);
-  const S = featuresReference(convs, style, pooling, cfg.styleLayers);
+  const P = featuresReference(VGG19, convs, content, pooling, cfg.contentLayers);
+  const S = featuresReference(VGG19, convs, style, pooling, cfg.styleLayers);
   const A = new Map<string, T64>([...S].map(([l, F]) => [l, gramReference(F)]));
   const up = (m: Map<string, T64>) => new Map<string, Tensor>([...m].map(([l, t]) => [l, uploadTensor(gpu, t.data, t.shape, l)]));
   const obj = new GatysObjective(gpu, net, H, W, pooling, cfg, { content: up(P), style: up(A) });
@@ -60,7 +60,7 @@ for (const pooling of ['avg', 'max'] as Pooling[]) {
   for (const cfg of [config(), config({ contentLayers: ['conv4_2', 'relu2_2'], normalization: 'scale-free', tvWeight: 3 })]) {
     test(`loss terms and gradient match float64 (${pooling} pooling, content ${cfg.contentLayers}, ${cfg.normalization})`, async () => {
       const { gpu, convs, x, P, A, obj } = await setup(pooling, cfg);
-      const want = gatysReference(convs, x, pooling, cfg, { content: P, style: A });
+      const want = gatysReference(VGG19, convs, x, pooling, cfg, { content: P, style: A });
       const gx = uploadTensor(gpu, x.data, x.shape, 'x');
       const grad = createTensor(gpu, x.shape, 'grad');
       poison(gpu, grad);
@@ -86,10 +86,10 @@ test('reference gradient matches finite differences along random directions', as
   const content = img(nextSeed());
   const style = img(nextSeed());
   const x = img(nextSeed());
-  const P = featuresReference(convs, content, 'avg', cfg.contentLayers);
-  const A = new Map([...featuresReference(convs, style, 'avg', cfg.styleLayers)].map(([l, F]) => [l, gramReference(F)]));
-  const f = (v: Float64Array) => gatysReference(convs, t64(x.shape, v), 'avg', cfg, { content: P, style: A }).terms.total;
-  const { grad } = gatysReference(convs, x, 'avg', cfg, { content: P, style: A });
+  const P = featuresReference(VGG19, convs, content, 'avg', cfg.contentLayers);
+  const A = new Map([...featuresReference(VGG19, convs, style, 'avg', cfg.styleLayers)].map(([l, F]) => [l, gramReference(F)]));
+  const f = (v: Float64Array) => gatysReference(VGG19, convs, t64(x.shape, v), 'avg', cfg, { content: P, style: A }).terms.total;
+  const { grad } = gatysReference(VGG19, convs, x, 'avg', cfg, { content: P, style: A });
   const r = rng(nextSeed());
   for (let k = 0; k < 3; k++) {
     const d = Float64Array.from(x.data, () => r() - 0.5);
@@ -139,11 +139,11 @@ test('GPU targets: content features and blended, size-scaled style Grams match f
   const s1 = t64([3, 33, 27], randArray(3 * 33 * 27, nextSeed(), 0, 1));
   const s2 = t64([3, H, W], randArray(3 * H * W, nextSeed(), 0, 1));
   const P = contentTargets(gpu, net, uploadTensor(gpu, content.data, content.shape, 'c'), ['relu4_2'], 'max');
-  assertClose(await readTensor(gpu, P.get('relu4_2')!), featuresReference(convs, content, 'max', ['relu4_2']).get('relu4_2')!.data, 1e-4, 'P relu4_2');
+  assertClose(await readTensor(gpu, P.get('relu4_2')!), featuresReference(VGG19, convs, content, 'max', ['relu4_2']).get('relu4_2')!.data, 1e-4, 'P relu4_2');
   const A = await styleTargets(gpu, net, [s1, s2].map((s) => uploadTensor(gpu, s.data, s.shape, 's')), [3, 1], layers, 'max', H, W);
-  const F1 = featuresReference(convs, s1, 'max', layers);
-  const F2 = featuresReference(convs, s2, 'max', layers);
-  const C = featuresReference(convs, content, 'max', layers);
+  const F1 = featuresReference(VGG19, convs, s1, 'max', layers);
+  const F2 = featuresReference(VGG19, convs, s2, 'max', layers);
+  const C = featuresReference(VGG19, convs, content, 'max', layers);
   for (const l of layers) {
     const m = C.get(l)!.shape[1] * C.get(l)!.shape[2];
     const m1 = F1.get(l)!.shape[1] * F1.get(l)!.shape[2];

@@ -1,0 +1,88 @@
+// The networks Gatys transfer can run on (--backbone): a description, how checkpoints name its tensors, and the
+// settings that suit its feature scale. Adding a backbone is an entry here, not a new executor.
+import { PainterlyError } from '../gpu/device.ts';
+import type { NetDescription } from './describe.ts';
+import { normalisedVgg19, wctTensorName } from './normalised-vgg.ts';
+import { VGG19 } from './vgg19.ts';
+
+export type BackboneName = 'vgg19' | 'vgg19-16x';
+
+export interface BackboneDefaults {
+  contentLayers: string[];
+  styleLayers: string[];
+  pooling: 'max' | 'avg';
+  /** α, β, γ for --loss-normalization paper and scale-free. */
+  paper: { contentWeight: number; styleWeight: number; tvWeight: number };
+  scaleFree: { contentWeight: number; styleWeight: number; tvWeight: number };
+}
+
+export interface Backbone {
+  name: BackboneName;
+  desc: NetDescription;
+  /** Base name of a conv layer's tensors in checkpoints (`<base>.weight`, `<base>.bias`), before any prefix. */
+  tensorName: (layer: string) => string;
+  /** Layers offered to --content-layers / --style-layers (pooling outputs included). */
+  featureLayers: string[];
+  defaults: BackboneDefaults;
+  /** What --weights pretrained means, for messages. */
+  pretrained: string;
+}
+
+/** torchvision's `features.N` indices: conv, relu per conv; one max-pool per block. */
+function torchvisionVggNames(desc: NetDescription): Map<string, string> {
+  const names = new Map<string, string>();
+  let index = 0;
+  for (const l of desc.layers) {
+    if (l.op === 'normalize') continue;
+    if (l.op === 'conv') names.set(l.name, `features.${index}`);
+    index++;
+  }
+  return names;
+}
+
+/** conv and relu layer names (what the losses may tap), in network order. */
+function convAndRelu(desc: NetDescription): string[] {
+  return desc.layers.filter((l) => l.op === 'conv' || l.op === 'relu').map((l) => l.name);
+}
+
+const VGG19_NAMES = torchvisionVggNames(VGG19);
+const DEFAULT_STYLE = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'];
+
+/** wct-16x's level-5 encoder (16/32/64/128/128 channels), distilled from the normalised VGG19; ends at relu5_1. */
+export const VGG19_16X = normalisedVgg19('vgg19-16x', { widths: [16, 32, 64, 128, 128] }, 'relu5_1');
+
+export const BACKBONES: Record<BackboneName, Backbone> = {
+  vgg19: {
+    name: 'vgg19',
+    desc: VGG19,
+    tensorName: (l) => VGG19_NAMES.get(l)!,
+    featureLayers: convAndRelu(VGG19),
+    defaults: {
+      contentLayers: ['relu4_2'], styleLayers: DEFAULT_STYLE, pooling: 'avg',
+      paper: { contentWeight: 1, styleWeight: 3e7, tvWeight: 2e3 },
+      scaleFree: { contentWeight: 1, styleWeight: 15, tvWeight: 250 },
+    },
+    pretrained: "torchvision's ImageNet VGG19 (timm vgg19.tv_in1k)",
+  },
+  'vgg19-16x': {
+    name: 'vgg19-16x',
+    desc: VGG19_16X,
+    tensorName: wctTensorName,
+    featureLayers: convAndRelu(VGG19_16X).filter((l) => l !== 'conv0'),
+    // Tuned by looking at real output with the trained encoder (see docs/backbones.md).
+    defaults: {
+      contentLayers: ['relu4_2'], styleLayers: DEFAULT_STYLE, pooling: 'max',
+      paper: { contentWeight: 1, styleWeight: 1e5, tvWeight: 10 },
+      scaleFree: { contentWeight: 1, styleWeight: 15, tvWeight: 250 },
+    },
+    pretrained: 'the wct-16x level-5 encoder (Wang et al. CVPR 2020, Collaborative Distillation)',
+  },
+};
+
+export const BACKBONE_NAMES = Object.keys(BACKBONES) as BackboneName[];
+
+export function getBackbone(name: string): Backbone {
+  const b = (BACKBONES as Record<string, Backbone>)[name];
+  if (!b) throw new PainterlyError(`--backbone: unknown backbone "${name}"; expected one of ${BACKBONE_NAMES.join(', ')}`);
+  return b;
+}
