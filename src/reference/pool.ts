@@ -1,21 +1,34 @@
-// Float64 references for 2x2 stride-2 pooling on [C,H,W] (output floor(H/2) x floor(W/2), odd last row/col dropped).
+// Float64 references for 2x2 stride-2 pooling on [C,H,W], padding 0. Floor mode (default): output
+// floor(H/2) x floor(W/2), an odd last row/col dropped. Ceil mode (PyTorch's ceil_mode=True): output
+// ceil(H/2) x ceil(W/2), border windows clipped to the input; avg divides by the clipped window's element count
+// (torch's divisor with padding 0 and count_include_pad: the window clipped to the padded input, i.e. the input).
 import { t64, type T64 } from './tensor.ts';
 
-function dims(x: T64): [number, number, number, number, number] {
-  const [C, H, W] = x.shape;
-  return [C, H, W, Math.floor(H / 2), Math.floor(W / 2)];
+function dims(shape: number[], ceil: boolean): [number, number, number, number, number] {
+  const [C, H, W] = shape;
+  const r = ceil ? Math.ceil : Math.floor;
+  return [C, H, W, r(H / 2), r(W / 2)];
+}
+
+/** Flat x indices of output (c,i,j)'s window elements inside the input, in row-major window order. */
+function windowIndices(c: number, i: number, j: number, H: number, W: number): number[] {
+  const ks: number[] = [];
+  for (let di = 0; di < 2; di++) for (let dj = 0; dj < 2; dj++) {
+    const h = 2 * i + di, w = 2 * j + dj;
+    if (h < H && w < W) ks.push((c * H + h) * W + w);
+  }
+  return ks;
 }
 
 /** y = max over each window; argmax = flat index into x of the first maximum in row-major window order. */
-export function maxPoolForward(x: T64): { y: T64; argmax: Uint32Array } {
-  const [C, H, W, Ho, Wo] = dims(x);
+export function maxPoolForward(x: T64, ceil = false): { y: T64; argmax: Uint32Array } {
+  const [C, H, W, Ho, Wo] = dims(x.shape, ceil);
   const y = t64([C, Ho, Wo]);
   const argmax = new Uint32Array(C * Ho * Wo);
   for (let c = 0; c < C; c++) for (let i = 0; i < Ho; i++) for (let j = 0; j < Wo; j++) {
     let best = -Infinity;
     let at = -1;
-    for (const [di, dj] of [[0, 0], [0, 1], [1, 0], [1, 1]]) {
-      const k = (c * H + 2 * i + di) * W + 2 * j + dj;
+    for (const k of windowIndices(c, i, j, H, W)) {
       if (at < 0 || x.data[k] > best) { best = x.data[k]; at = k; }
     }
     const o = (c * Ho + i) * Wo + j;
@@ -32,25 +45,23 @@ export function maxPoolBackward(dy: T64, argmax: Uint32Array, xShape: number[]):
   return dx;
 }
 
-export function avgPoolForward(x: T64): T64 {
-  const [C, H, W, Ho, Wo] = dims(x);
+export function avgPoolForward(x: T64, ceil = false): T64 {
+  const [C, H, W, Ho, Wo] = dims(x.shape, ceil);
   const y = t64([C, Ho, Wo]);
   for (let c = 0; c < C; c++) for (let i = 0; i < Ho; i++) for (let j = 0; j < Wo; j++) {
-    const k = (c * H + 2 * i) * W + 2 * j;
-    y.data[(c * Ho + i) * Wo + j] = 0.25 * (x.data[k] + x.data[k + 1] + x.data[k + W] + x.data[k + W + 1]);
+    const ks = windowIndices(c, i, j, H, W);
+    y.data[(c * Ho + i) * Wo + j] = ks.reduce((a, k) => a + x.data[k], 0) / ks.length;
   }
   return y;
 }
 
-/** dx = dy / 4 spread over each window; dropped last row/col get zero. */
-export function avgPoolBackward(dy: T64, xShape: number[]): T64 {
-  const [C, H, W] = xShape;
-  const Ho = Math.floor(H / 2), Wo = Math.floor(W / 2);
+/** dx = dy / (window's element count) spread over each window; dropped last row/col (floor mode) get zero. */
+export function avgPoolBackward(dy: T64, xShape: number[], ceil = false): T64 {
+  const [C, H, W, Ho, Wo] = dims(xShape, ceil);
   const dx = t64(xShape);
   for (let c = 0; c < C; c++) for (let i = 0; i < Ho; i++) for (let j = 0; j < Wo; j++) {
-    const g = 0.25 * dy.data[(c * Ho + i) * Wo + j];
-    const k = (c * H + 2 * i) * W + 2 * j;
-    dx.data[k] = g; dx.data[k + 1] = g; dx.data[k + W] = g; dx.data[k + W + 1] = g;
+    const ks = windowIndices(c, i, j, H, W);
+    for (const k of ks) dx.data[k] = dy.data[(c * Ho + i) * Wo + j] / ks.length;
   }
   return dx;
 }

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { PainterlyError } from '../../src/gpu/device.ts';
 import { run } from '../../src/gpu/kernel.ts';
 import { createTensor, poison, readBuffers, readTensor, uploadTensor } from '../../src/gpu/tensor.ts';
-import { avgPoolBackward, avgPoolForward, createArgmax, maxPoolBackward, maxPoolForward } from '../../src/ops/pool.ts';
+import { avgPoolBackward, avgPoolForward, createArgmax, maxPoolBackward, maxPoolForward, pooledShape } from '../../src/ops/pool.ts';
 import * as ref from '../../src/reference/pool.ts';
 import { t64 } from '../../src/reference/tensor.ts';
 import { assertClose, assertTensorClose, checkGradient, nextSeed, randArray, rng, testGpu } from '../helpers.ts';
@@ -15,10 +15,11 @@ async function readArgmax(gpu: Awaited<ReturnType<typeof testGpu>>, buf: GPUBuff
   return new Uint32Array(f.buffer, f.byteOffset, n);
 }
 
-async function checkPools(shape: number[], x: Float64Array): Promise<void> {
+async function checkPools(shape: number[], x: Float64Array, ceil = false): Promise<void> {
   const gpu = await testGpu();
   const [C, H, W] = shape;
-  const oshape = [C, Math.floor(H / 2), Math.floor(W / 2)];
+  const oshape = [C, ...pooledShape(H, W, ceil)];
+  const opts = { ceil }, mode = ceil ? 'ceil' : 'floor';
   const n = x.length, no = oshape[0] * oshape[1] * oshape[2];
   const X = t64(shape, x);
   const dy = t64(oshape, randArray(no, nextSeed()));
@@ -30,16 +31,16 @@ async function checkPools(shape: number[], x: Float64Array): Promise<void> {
   for (const t of [gy, gya, gdx, gdxa]) poison(gpu, t);
   gpu.device.queue.writeBuffer(argmax, 0, new Uint32Array(Math.max(no, 1)).fill(0xdeadbeef));
   run(gpu, [
-    ...maxPoolForward(gpu, gx, gy, argmax), ...maxPoolBackward(gpu, gdy, argmax, gdx),
-    ...avgPoolForward(gpu, gx, gya), ...avgPoolBackward(gpu, gdy, gdxa),
+    ...maxPoolForward(gpu, gx, gy, argmax, opts), ...maxPoolBackward(gpu, gdy, argmax, gdx, opts),
+    ...avgPoolForward(gpu, gx, gya, opts), ...avgPoolBackward(gpu, gdy, gdxa, opts),
   ]);
-  const want = ref.maxPoolForward(X);
-  await assertTensorClose(gpu, gy, want.y.data, 0, `max pool forward [${shape}]`);
-  assert.equal([...await readArgmax(gpu, argmax, no)], [...want.argmax], `argmax [${shape}]`);
-  await assertTensorClose(gpu, gdx, ref.maxPoolBackward(dy, want.argmax, shape).data, 0, `max pool backward [${shape}]`);
+  const want = ref.maxPoolForward(X, ceil);
+  await assertTensorClose(gpu, gy, want.y.data, 0, `max pool forward [${shape}] ${mode}`);
+  assert.equal([...await readArgmax(gpu, argmax, no)], [...want.argmax], `argmax [${shape}] ${mode}`);
+  await assertTensorClose(gpu, gdx, ref.maxPoolBackward(dy, want.argmax, shape).data, 0, `max pool backward [${shape}] ${mode}`);
   // Relative to the inputs' scale (|x| <= 1): a mean of four can cancel to far below the values it sums.
-  assertClose(await readTensor(gpu, gya), ref.avgPoolForward(X).data, 1e-6, `avg pool forward [${shape}]`, 1);
-  await assertTensorClose(gpu, gdxa, ref.avgPoolBackward(dy, shape).data, 0, `avg pool backward [${shape}]`);
+  assertClose(await readTensor(gpu, gya), ref.avgPoolForward(X, ceil).data, 1e-6, `avg pool forward [${shape}] ${mode}`, 1);
+  await assertTensorClose(gpu, gdxa, ref.avgPoolBackward(dy, shape, ceil).data, 0, `avg pool backward [${shape}] ${mode}`);
   void n;
 }
 
@@ -50,12 +51,37 @@ for (const shape of [[1, 2, 2], [3, 7, 5], [2, 6, 9], [5, 17, 16], [64, 64, 64],
   });
 }
 
+// Ceil mode: odd sizes give clipped border windows (2-element edges, a 1-element corner); 1x1 is a lone corner.
+for (const shape of [[1, 1, 1], [3, 3, 5], [2, 7, 9], [5, 17, 16], [4, 16, 17], [2, 6, 8], [1, 1, 5], [2, 3, 1], [3, 33, 31]]) {
+  test(`ceil mode: max/avg pool forward and backward match float64 at [${shape}]`, async () => {
+    await checkPools(shape, randArray(shape[0] * shape[1] * shape[2], nextSeed()), true);
+  });
+}
+
+test('pooledShape: floor and ceil', () => {
+  assert.equal(pooledShape(7, 8), [3, 4]);
+  assert.equal(pooledShape(7, 8, true), [4, 4]);
+  assert.equal(pooledShape(1, 1, true), [1, 1]);
+  assert.equal(pooledShape(1, 1, false), [0, 0]);
+});
+
+test('ceil mode reference, by hand: border windows average their valid elements only (torch, padding 0)', () => {
+  // x = [[1,2,3],[4,5,6],[7,8,9]]: windows {1,2,4,5}, {3,6}, {7,8}, {9}.
+  const x = t64([1, 3, 3], [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.equal([...ref.avgPoolForward(x, true).data], [3, 4.5, 7.5, 9]);
+  const m = ref.maxPoolForward(x, true);
+  assert.equal([...m.y.data], [5, 6, 8, 9]);
+  assert.equal([...m.argmax], [4, 5, 7, 8]);
+  assert.equal([...ref.avgPoolBackward(t64([1, 2, 2], [4, 2, 2, 1]), [1, 3, 3], true).data], [1, 1, 1, 1, 1, 1, 1, 1, 1]);
+});
+
 test('max pool ties: the first maximum in row-major window order wins', async () => {
   // Values from a 3-level set so most windows hold exact ties, in every position pattern.
   const shape = [4, 9, 11];
   const r = rng(nextSeed());
   const x = Float64Array.from({ length: 4 * 9 * 11 }, () => [0, 0.5, 1][Math.floor(r() * 3)]);
   await checkPools(shape, x);
+  await checkPools([3, 7, 9], Float64Array.from({ length: 3 * 7 * 9 }, () => [0, 0.5, 1][Math.floor(r() * 3)]), true);
   // And an all-equal input: argmax must be every window's top-left element.
   const gpu = await testGpu();
   const flat = uploadTensor(gpu, new Float32Array(2 * 4 * 6).fill(3), [2, 4, 6], 'flat');
@@ -77,6 +103,15 @@ test('references match finite differences', () => {
   checkGradient(fmax, x.data, ref.maxPoolBackward(t64([2, 2, 2], w), argmax, shape).data, 'max pool', { h: 1e-7 });
   const favg = (v: Float64Array) => ref.avgPoolForward(t64(shape, v)).data.reduce((a, y, i) => a + w[i] * y, 0);
   checkGradient(favg, x.data, ref.avgPoolBackward(t64([2, 2, 2], w), shape).data, 'avg pool');
+  // Ceil mode on an odd plane: clipped windows in both directions.
+  const cshape = [2, 5, 3];
+  const cx = t64(cshape, randArray(30, nextSeed()));
+  const cw = randArray(2 * 3 * 2, nextSeed());
+  const cmax = (v: Float64Array) => ref.maxPoolForward(t64(cshape, v), true).y.data.reduce((a, y, i) => a + cw[i] * y, 0);
+  checkGradient(cmax, cx.data, ref.maxPoolBackward(t64([2, 3, 2], cw), ref.maxPoolForward(cx, true).argmax, cshape).data,
+    'max pool ceil', { h: 1e-7 });
+  const cavg = (v: Float64Array) => ref.avgPoolForward(t64(cshape, v), true).data.reduce((a, y, i) => a + cw[i] * y, 0);
+  checkGradient(cavg, cx.data, ref.avgPoolBackward(t64([2, 3, 2], cw), cshape, true).data, 'avg pool ceil');
 });
 
 test('bad shapes are one-line PainterlyErrors', async () => {
@@ -89,6 +124,13 @@ test('bad shapes are one-line PainterlyErrors', async () => {
   const yok = createTensor(gpu, [2, 3, 3], 'yok');
   const small = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
   assert.throws(() => maxPoolForward(gpu, x, yok, small), (e: Error) => e instanceof PainterlyError && /argmax/.test(e.message));
+  // Ceil mode wants [2,4,4] for [2,7,8]; the floor shape is refused, and vice versa.
+  const x7 = createTensor(gpu, [2, 7, 8], 'x7');
+  const yf = createTensor(gpu, [2, 3, 4], 'yf'), yc = createTensor(gpu, [2, 4, 4], 'yc');
+  const one = (e: Error, re: RegExp) => e instanceof PainterlyError && re.test(e.message) && !e.message.includes('\n');
+  assert.throws(() => avgPoolForward(gpu, x7, yf, { ceil: true }), (e: Error) => one(e, /expected pooled tensor \[2,4,4\].*ceil mode/));
+  assert.throws(() => avgPoolBackward(gpu, yc, x7), (e: Error) => one(e, /expected pooled tensor \[2,3,4\]/));
+  assert.throws(() => maxPoolBackward(gpu, yf, createArgmax(gpu, yc), x7, { ceil: true }), (e: Error) => one(e, /\[2,4,4\]/));
   assertClose([], [], 0, 'no GPU errors');
 });
 
