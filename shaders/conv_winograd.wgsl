@@ -1,4 +1,5 @@
-// Winograd F(4x4, 3x3) convolution (Lavin & Gray 2015), float32 NCHW, batch 1, K = 3, pad 1, stride 1.
+// Winograd F(4x4, 3x3) convolution (Lavin & Gray 2015), float32 NCHW, batch 1, K = 3, pad 1 (zeros, or REFLECT:
+// PyTorch's ReflectionPad2d(1), row -1 -> 1, H -> H-2, likewise columns), stride 1.
 // The image is cut into tiles of 4x4 outputs; tile t = (ty, tx) reads the 6x6 input patch at (4ty-1, 4tx-1).
 //   U[ξ][i][o] = (G g_oi G^T)[ξ]          weights, once per weight change           (conv_wino_weights)
 //   V[ξ][t][i] = (B^T d_ti B)[ξ]          input transform                            (conv_wino_input)
@@ -47,8 +48,10 @@ fn conv_wino_weights(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
 // ---- input transform ----
 // B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
 // ALIGNED (W % 4 == 0): each patch row of a channel is read as three aligned vec4s (columns 4tx-4 .. 4tx+7), since
-// lavapipe moves vec4s about three times faster than scalars; otherwise six scalar loads.
+// lavapipe moves vec4s about three times faster than scalars; otherwise six scalar loads. REFLECT remaps the padded
+// row/column indices (the reflection is fused into the reads; no padded copy of x).
 override ALIGNED: bool = true;
+override REFLECT: bool = false;
 
 struct WinoInParams { cin: u32, h: u32, w: u32, tw: u32, ty0: u32, tiles: u32 }
 @group(0) @binding(0) var<uniform> wi: WinoInParams;
@@ -67,20 +70,29 @@ fn bt(d0: vec4f, d1: vec4f, d2: vec4f, d3: vec4f, d4: vec4f, d5: vec4f) -> array
 
 fn x_at(e: u32) -> f32 { return wi_x[e >> 2u][e & 3u]; }
 
-// Patch row r of channel i: columns c0-1 .. c0+4, zero outside the image.
-fn patch_row(i: u32, r: i32, c0: i32) -> array<f32, 6> {
+// ρ_n(p): reflection of p into [0, n) for -n < p < 2n-1 (ρ(-1) = 1, ρ(n) = n-2); results outside [0, n) (only for
+// patch rows/columns past the image that feed discarded outputs) are caught by the callers' range checks (zeros).
+fn reflect_index(p: i32, n: i32) -> i32 {
+  let a = abs(p);
+  return select(a, 2 * n - 2 - a, a >= n);
+}
+
+// Patch row r of channel i: columns c0-1 .. c0+4, zero (or reflected) outside the image.
+fn patch_row(i: u32, r_pad: i32, c0: i32) -> array<f32, 6> {
   var d = array<f32, 6>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+  let r = select(r_pad, reflect_index(r_pad, i32(wi.h)), REFLECT);
   if (r < 0 || r >= i32(wi.h)) { return d; }
   let row = (i * wi.h + u32(r)) * wi.w;
   if (ALIGNED) {
     let q = (row + u32(c0)) >> 2u;                    // vec4 holding columns c0 .. c0+3
     let mid = wi_x[q];
-    let left = select(vec4f(0.0), wi_x[max(q, 1u) - 1u], c0 > 0);
-    let right = select(vec4f(0.0), wi_x[q + 1u], u32(c0) + 4u < wi.w);
-    return array<f32, 6>(left.w, mid.x, mid.y, mid.z, mid.w, right.x);
+    // Reflected edge columns (W >= 4 here): -1 -> 1 = mid.y, W -> W-2 = mid.z.
+    let left = select(select(0.0, mid.y, REFLECT), wi_x[max(q, 1u) - 1u].w, c0 > 0);
+    let right = select(select(0.0, mid.z, REFLECT), wi_x[q + 1u].x, u32(c0) + 4u < wi.w);
+    return array<f32, 6>(left, mid.x, mid.y, mid.z, mid.w, right);
   }
   for (var j = 0; j < 6; j++) {
-    let c = c0 - 1 + j;
+    let c = select(c0 - 1 + j, reflect_index(c0 - 1 + j, i32(wi.w)), REFLECT);
     if (c >= 0 && c < i32(wi.w)) { d[j] = x_at(row + u32(c)); }
   }
   return d;
@@ -114,12 +126,15 @@ fn conv_wino_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
 
 // ---- output transform ----
 // A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
-// ALIGNED (W % 4 == 0): each output row of a tile and channel is one aligned vec4 store.
+// conv_wino_output (W % 4 == 0): each output row of a tile and channel is one aligned vec4 store.
+// conv_wino_output_scalar (any W): scalar stores through an f32 view of y, since with W % 4 != 0 a tile row straddles
+// vec4s that neighbouring tiles also write (component writes of a shared vec4 from two invocations are a data race).
 struct WinoOutParams { cout: u32, h: u32, w: u32, tw: u32, ty0: u32, tiles: u32, has_bias: u32 }
 @group(0) @binding(0) var<uniform> wo: WinoOutParams;
 @group(0) @binding(1) var<storage, read> wo_m: array<vec4f>;
 @group(0) @binding(2) var<storage, read> wo_b: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> wo_y: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> wo_y: array<vec4f>;    // conv_wino_output
+@group(0) @binding(3) var<storage, read_write> wo_ys: array<f32>;     // conv_wino_output_scalar (same buffer)
 
 fn at(m0: vec4f, m1: vec4f, m2: vec4f, m3: vec4f, m4: vec4f, m5: vec4f) -> array<vec4f, 4> {
   let s12 = m1 + m2; let d12 = m1 - m2;
@@ -127,16 +142,11 @@ fn at(m0: vec4f, m1: vec4f, m2: vec4f, m3: vec4f, m4: vec4f, m5: vec4f) -> array
   return array<vec4f, 4>(m0 + s12 + s34, d12 + 2.0 * d34, s12 + 4.0 * s34, d12 + 8.0 * d34 + m5);
 }
 
-@compute @workgroup_size(64)
-fn conv_wino_output(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+// Output tile of invocation e (tile t = e / cout4, channels 4 oq .. 4 oq + 3): out[col][row], vec4 over 4 channels,
+// bias added.
+fn wino_tile(e: u32) -> array<array<vec4f, 4>, 4> {
   let cout4 = wo.cout / 4u;
-  let e = linear_id(wid, nwg, lid);
-  if (e >= wo.tiles * cout4) { return; }
-  let t = e / cout4;
   let oq = e % cout4;
-  let tg = t + wo.ty0 * wo.tw;
-  let r0 = (tg / wo.tw) * 4u;
-  let c0 = (tg % wo.tw) * 4u;
   let plane = wo.tiles * cout4;
   var rows: array<array<vec4f, 4>, 6>;   // (M A)[row][·], vec4 over 4 channels
   for (var r = 0u; r < 6u; r++) {
@@ -145,22 +155,51 @@ fn conv_wino_output(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) 
   }
   var bias = vec4f(0.0);
   if (wo.has_bias != 0u) { bias = wo_b[oq]; }
-  var out: array<array<vec4f, 4>, 4>;    // out[col][row], vec4 over 4 channels
+  var out: array<array<vec4f, 4>, 4>;
   for (var c = 0u; c < 4u; c++) {
     out[c] = at(rows[0][c], rows[1][c], rows[2][c], rows[3][c], rows[4][c], rows[5][c]);
+    for (var r = 0u; r < 4u; r++) { out[c][r] += bias; }
   }
+  return out;
+}
+
+@compute @workgroup_size(64)
+fn conv_wino_output(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let cout4 = wo.cout / 4u;
+  let e = linear_id(wid, nwg, lid);
+  if (e >= wo.tiles * cout4) { return; }
+  let tg = e / cout4 + wo.ty0 * wo.tw;
+  let r0 = (tg / wo.tw) * 4u;
+  let c0 = (tg % wo.tw) * 4u;
+  let oq = e % cout4;
+  let out = wino_tile(e);
   let hw = wo.h * wo.w;
   for (var r = 0u; r < 4u; r++) {
     if (r0 + r >= wo.h) { break; }
     for (var ch = 0u; ch < 4u; ch++) {
       let e0 = (oq * 4u + ch) * hw + (r0 + r) * wo.w + c0;
-      let v = vec4f(out[0][r][ch], out[1][r][ch], out[2][r][ch], out[3][r][ch]) + bias[ch];
-      if (ALIGNED) {
-        wo_y[e0 >> 2u] = v;
-      } else {
-        for (var c = 0u; c < 4u; c++) {
-          if (c0 + c < wo.w) { wo_y[(e0 + c) >> 2u][(e0 + c) & 3u] = v[c]; }
-        }
+      wo_y[e0 >> 2u] = vec4f(out[0][r][ch], out[1][r][ch], out[2][r][ch], out[3][r][ch]);
+    }
+  }
+}
+
+@compute @workgroup_size(64)
+fn conv_wino_output_scalar(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let cout4 = wo.cout / 4u;
+  let e = linear_id(wid, nwg, lid);
+  if (e >= wo.tiles * cout4) { return; }
+  let tg = e / cout4 + wo.ty0 * wo.tw;
+  let r0 = (tg / wo.tw) * 4u;
+  let c0 = (tg % wo.tw) * 4u;
+  let oq = e % cout4;
+  let out = wino_tile(e);
+  let hw = wo.h * wo.w;
+  for (var r = 0u; r < 4u; r++) {
+    if (r0 + r >= wo.h) { break; }
+    for (var ch = 0u; ch < 4u; ch++) {
+      let e0 = (oq * 4u + ch) * hw + (r0 + r) * wo.w + c0;
+      for (var c = 0u; c < 4u; c++) {
+        if (c0 + c < wo.w) { wo_ys[e0 + c] = out[c][r][ch]; }
       }
     }
   }

@@ -1,10 +1,13 @@
 // 2-D convolution, forward and backward (shaders/conv.wgsl: direct kernels; shaders/conv_winograd.wgsl +
 // shaders/matmul.wgsl: Winograd F(4x4,3x3)). Layouts: float32 NCHW, batch 1: x [Cin,H,W], weight [Cout,Cin,K,K]
-// (torchvision order), bias [Cout], y [Cout,H,W]; stride 1, zero padding (K-1)/2, K odd.
+// (torchvision order), bias [Cout], y [Cout,H,W]; stride 1, padding (K-1)/2 with zeros or by reflection (PyTorch's
+// ReflectionPad2d((K-1)/2) then a valid conv, as in the normalised-VGG encoders/decoders of WCT and AdaIN), K odd.
 //
 // Forward and input grad pick Winograd for K = 3 with channel counts that are multiples of 4 (VGG past conv1_1),
 // the direct kernel otherwise. The input grad is the forward conv of dy with the flipped, transposed kernel, so both
-// share code; the weights of both are rearranged once in prepareConv.
+// share code; the weights of both are rearranged once in prepareConv. Reflection is fused into the forward's input
+// reads; its input grad is the zero-padded one plus the padded ring folded back onto the reflected pixels
+// (conv_reflect_ring, see shaders/conv.wgsl).
 import directSource from '../../shaders/conv.wgsl';
 import winoSource from '../../shaders/conv_winograd.wgsl';
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
@@ -24,6 +27,16 @@ export const convDirectSpec: KernelSpec = {
   file: dfile, source: directSource, entry: 'conv_direct',
   bindings: { dp: 'uniform', d_x: 'read', d_w: 'read', d_b: 'read', d_y: 'read_write' },
   uniforms: { cin: 'u32', cout: 'u32', h: 'u32', w: 'u32', cout4: 'u32', has_bias: 'u32', quads: 'u32' },
+};
+/** The direct conv for W % 4 != 0: scalar stores (f32 view of y), so no two invocations write parts of one vec4. */
+export const convDirectScalarSpec: KernelSpec = {
+  ...convDirectSpec, entry: 'conv_direct_scalar',
+  bindings: { dp: 'uniform', d_x: 'read', d_w: 'read', d_b: 'read', d_ys: 'read_write' },
+};
+export const convReflectRingSpec: KernelSpec = {
+  file: dfile, source: directSource, entry: 'conv_reflect_ring',
+  bindings: { rp: 'uniform', rg_dy: 'read', rg_w: 'read', rg_dx: 'read_write' },
+  uniforms: { cin: 'u32', cout: 'u32', h: 'u32', w: 'u32', cin4: 'u32', per_ch: 'u32', total: 'u32' },
 };
 export const convWgradSpec: KernelSpec = {
   file: dfile, source: directSource, entry: 'conv_wgrad',
@@ -48,8 +61,15 @@ export const winoOutputSpec: KernelSpec = {
   bindings: { wo: 'uniform', wo_m: 'read', wo_b: 'read', wo_y: 'read_write' },
   uniforms: { cout: 'u32', h: 'u32', w: 'u32', tw: 'u32', ty0: 'u32', tiles: 'u32', has_bias: 'u32' },
 };
+/** The Winograd output transform for W % 4 != 0: scalar stores (f32 view of y). */
+export const winoOutputScalarSpec: KernelSpec = {
+  ...winoOutputSpec, entry: 'conv_wino_output_scalar',
+  bindings: { wo: 'uniform', wo_m: 'read', wo_b: 'read', wo_ys: 'read_write' },
+};
 
 export type ConvAlgorithm = 'auto' | 'direct' | 'winograd';
+/** Padding of the (K-1)/2 border: zeros, or reflection without repeating the edge (PyTorch's ReflectionPad2d). */
+export type ConvPad = 'zeros' | 'reflect';
 
 /** Weights of one direction (forward, or input grad), rearranged for the kernels. */
 interface Prepared {
@@ -63,6 +83,8 @@ export interface ConvLayer {
   cin: number; cout: number; k: number; weight: Tensor; bias: Tensor;
   /** Algorithm requested at prepare time ('auto' picks per direction and shape). */
   algorithm: ConvAlgorithm;
+  /** Padding mode, fixed at prepare time. */
+  pad: ConvPad;
   fwd: Prepared;
   bwd: Prepared;
   /** A 16-byte buffer bound where a kernel's bias is unused. */
@@ -82,15 +104,20 @@ function winogradFits(a: number, b: number, k: number, gpu: Gpu): boolean {
 
 /**
  * Rearranges the weights for the kernels (runs GPU work once); call again after the weights change.
- * `opts.algorithm` forces a path ('winograd' needs K = 3 and channel counts that are multiples of 4).
+ * `opts.algorithm` forces a path ('winograd' needs K = 3 and channel counts that are multiples of 4); `opts.pad` picks
+ * zero (default) or reflection padding (images then need H and W > (K-1)/2).
  */
-export function prepareConv(gpu: Gpu, weight: Tensor, bias: Tensor, opts: { algorithm?: ConvAlgorithm } = {}): ConvLayer {
+export function prepareConv(
+  gpu: Gpu, weight: Tensor, bias: Tensor, opts: { algorithm?: ConvAlgorithm; pad?: ConvPad } = {},
+): ConvLayer {
   const [cout, cin, k, k2] = weight.shape;
   if (weight.shape.length !== 4 || k !== k2 || k % 2 !== 1 || k > 5 || cout < 1 || cin < 1) {
     throw new PainterlyError(`conv2d: expected weight [Cout,Cin,K,K] with odd K <= 5, got [${weight.shape}]`);
   }
   if (bias.size !== cout) throw new PainterlyError(`conv2d: expected bias [${cout}], got [${bias.shape}]`);
   const algorithm = opts.algorithm ?? 'auto';
+  const pad = opts.pad ?? 'zeros';
+  if (pad !== 'zeros' && pad !== 'reflect') throw new PainterlyError(`conv2d: pad must be 'zeros' or 'reflect', got '${pad}'`);
   const steps: Step[] = [];
   const prep = (a: number, b: number, flip: number, dir: string): Prepared => {
     const b4 = Math.ceil(b / 4) * 4;
@@ -113,7 +140,7 @@ export function prepareConv(gpu: Gpu, weight: Tensor, bias: Tensor, opts: { algo
   const bwd = prep(cout, cin, 1, 'bwd');
   run(gpu, steps, `prepareConv ${weight.label}`);
   const zeros = storage(gpu, 16, 'conv.zeros');
-  return { cin, cout, k, weight, bias, algorithm, fwd, bwd, zeros };
+  return { cin, cout, k, weight, bias, algorithm, pad, fwd, bwd, zeros };
 }
 
 function checkChw(t: Tensor, c: number, what: string, hw?: [number, number]): [number, number] {
@@ -122,6 +149,14 @@ function checkChw(t: Tensor, c: number, what: string, hw?: [number, number]): [n
     throw new PainterlyError(`conv2d: expected ${what} ${want}, got [${t.shape}]`);
   }
   return [t.shape[1], t.shape[2]];
+}
+
+/** Reflection by (K-1)/2 needs that many pixels beyond the edge one: H, W > (K-1)/2 (as in PyTorch). */
+function checkReflect(pad: ConvPad, k: number, h: number, w: number): void {
+  const p = (k - 1) / 2;
+  if (pad === 'reflect' && (h <= p || w <= p)) {
+    throw new PainterlyError(`conv2d: reflection padding by ${p} needs an image larger than ${p}x${p}, got ${h}x${w}`);
+  }
 }
 
 /** Tile rows per Winograd chunk so that V [36][rows*tw][A] and M [36][rows*tw][B] fit one binding each. */
@@ -140,17 +175,22 @@ function useWinograd(gpu: Gpu, layer: ConvLayer, p: Prepared, h: number, w: numb
   return Math.min(p.a, p.b) >= 16;
 }
 
-function directSteps(gpu: Gpu, layer: ConvLayer, p: Prepared, x: Tensor, y: Tensor, bias: GPUBuffer | undefined, label: string): Step[] {
+function directSteps(
+  gpu: Gpu, layer: ConvLayer, p: Prepared, x: Tensor, y: Tensor, bias: GPUBuffer | undefined, reflect: boolean, label: string,
+): Step[] {
   const [h, w] = [x.shape[1], x.shape[2]];
   const quads = h * Math.ceil(w / 4);
   const b4 = Math.ceil(p.b / 4) * 4;
-  const spec = { ...convDirectSpec, constants: { K: layer.k, ALIGNED: w % 4 === 0 ? 1 : 0 } };
-  return [bind(gpu, spec, { d_x: x.buffer, d_w: p.direct, d_b: bias ?? layer.zeros, d_y: y.buffer },
+  const aligned = w % 4 === 0;
+  const spec = { ...(aligned ? convDirectSpec : convDirectScalarSpec), constants: { K: layer.k, ALIGNED: aligned ? 1 : 0, REFLECT: reflect ? 1 : 0 } };
+  return [bind(gpu, spec, { d_x: x.buffer, d_w: p.direct, d_b: bias ?? layer.zeros, [aligned ? 'd_y' : 'd_ys']: y.buffer },
     { cin: p.a, cout: p.b, h, w, cout4: b4, has_bias: bias ? 1 : 0, quads },
     [Math.ceil(quads / 64), b4 / 4, 1], label)];
 }
 
-function winogradSteps(gpu: Gpu, layer: ConvLayer, p: Prepared, x: Tensor, y: Tensor, bias: GPUBuffer | undefined, label: string): Step[] {
+function winogradSteps(
+  gpu: Gpu, layer: ConvLayer, p: Prepared, x: Tensor, y: Tensor, bias: GPUBuffer | undefined, reflect: boolean, label: string,
+): Step[] {
   const [h, w] = [x.shape[1], x.shape[2]];
   const th = Math.ceil(h / 4);
   const tw = Math.ceil(w / 4);
@@ -159,49 +199,74 @@ function winogradSteps(gpu: Gpu, layer: ConvLayer, p: Prepared, x: Tensor, y: Te
   // Scratch is allocated here, at bind time, and reused by every encode of these steps.
   const v = storage(gpu, 36 * maxTiles * p.a * 4, `${label}.V`);
   const m = storage(gpu, 36 * maxTiles * p.b * 4, `${label}.M`);
-  const aligned = { ALIGNED: w % 4 === 0 ? 1 : 0 };
+  const aligned = w % 4 === 0;
+  const inputSpec = { ...winoInputSpec, constants: { ALIGNED: aligned ? 1 : 0, REFLECT: reflect ? 1 : 0 } };
+  const outputSpec = aligned ? winoOutputSpec : winoOutputScalarSpec;
   const steps: Step[] = [];
   for (let ty0 = 0; ty0 < th; ty0 += rows) {
     const tiles = Math.min(rows, th - ty0) * tw;
-    steps.push(bind(gpu, { ...winoInputSpec, constants: aligned }, { wi_x: x.buffer, wi_v: v }, { cin: p.a, h, w, tw, ty0, tiles },
+    steps.push(bind(gpu, inputSpec, { wi_x: x.buffer, wi_v: v }, { cin: p.a, h, w, tw, ty0, tiles },
       fold(Math.ceil((tiles * p.a) / 4 / 64)), `${label} wino_input`));
     steps.push(bindMatmul(gpu, v, p.wino!, m, { m: tiles, n: p.b, k: p.a, batch: 36 }, `${label} wino_gemm`));
-    steps.push(bind(gpu, { ...winoOutputSpec, constants: aligned }, { wo_m: m, wo_b: bias ?? layer.zeros, wo_y: y.buffer },
+    steps.push(bind(gpu, outputSpec, { wo_m: m, wo_b: bias ?? layer.zeros, [aligned ? 'wo_y' : 'wo_ys']: y.buffer },
       { cout: p.b, h, w, tw, ty0, tiles, has_bias: bias ? 1 : 0 },
       fold(Math.ceil((tiles * p.b) / 4 / 64)), `${label} wino_output`));
   }
   return steps;
 }
 
-/** y = conv(x, w) + b; x [Cin,H,W], y [Cout,H,W]. */
+/** y = conv(pad(x), w) + b; x [Cin,H,W], y [Cout,H,W]; pad as prepared (zeros or reflection). */
 export function conv2dForward(gpu: Gpu, layer: ConvLayer, x: Tensor, y: Tensor): Step[] {
   const hw = checkChw(x, layer.cin, 'x');
   checkChw(y, layer.cout, 'y', hw);
+  checkReflect(layer.pad, layer.k, hw[0], hw[1]);
   const label = `conv_forward ${y.label}`;
+  const reflect = layer.pad === 'reflect';
   return useWinograd(gpu, layer, layer.fwd, hw[0], hw[1])
-    ? winogradSteps(gpu, layer, layer.fwd, x, y, layer.bias.buffer, label)
-    : directSteps(gpu, layer, layer.fwd, x, y, layer.bias.buffer, label);
+    ? winogradSteps(gpu, layer, layer.fwd, x, y, layer.bias.buffer, reflect, label)
+    : directSteps(gpu, layer, layer.fwd, x, y, layer.bias.buffer, reflect, label);
 }
 
-/** dx = conv_transpose(dy, w): dx[i,p] = Σ_{o,u,v} dy[o, p-(u,v)+pad] w[o,i,u,v]; overwrites dx. */
+/**
+ * dx = conv_transpose(dy, w): dx[i,p] = Σ_{o,u,v} dy[o, p-(u,v)+pad] w[o,i,u,v]; overwrites dx. With reflection,
+ * the terms landing on the padded ring are then added to their reflected source pixels (one more small dispatch).
+ */
 export function conv2dBackwardInput(gpu: Gpu, layer: ConvLayer, dy: Tensor, dx: Tensor): Step[] {
   const hw = checkChw(dy, layer.cout, 'dy');
   checkChw(dx, layer.cin, 'dx', hw);
+  checkReflect(layer.pad, layer.k, hw[0], hw[1]);
   const label = `conv_backward_input ${dx.label}`;
-  return useWinograd(gpu, layer, layer.bwd, hw[0], hw[1])
-    ? winogradSteps(gpu, layer, layer.bwd, dy, dx, undefined, label)
-    : directSteps(gpu, layer, layer.bwd, dy, dx, undefined, label);
+  // The main pass is the zero-padded transposed conv in both modes (REFLECT off).
+  const steps = useWinograd(gpu, layer, layer.bwd, hw[0], hw[1])
+    ? winogradSteps(gpu, layer, layer.bwd, dy, dx, undefined, false, label)
+    : directSteps(gpu, layer, layer.bwd, dy, dx, undefined, false, label);
+  const p = (layer.k - 1) / 2;
+  if (layer.pad === 'reflect' && p > 0) {
+    const [h, w] = hw;
+    const perCh = 2 * p * (w + h);
+    const total = Math.ceil(layer.cin / 4) * perCh;   // one invocation per pixel and 4 input channels
+    steps.push(bind(gpu, { ...convReflectRingSpec, constants: { K: layer.k } },
+      { rg_dy: dy.buffer, rg_w: layer.bwd.direct, rg_dx: dx.buffer },
+      { cin: layer.cin, cout: layer.cout, h, w, cin4: Math.ceil(layer.cin / 4) * 4, per_ch: perCh, total },
+      fold(Math.ceil(total / 64)), `${label} reflect_ring`));
+  }
+  return steps;
 }
 
-/** dw[o,i,u,v] = Σ_p dy[o,p] x[i,p+(u,v)-pad]; overwrites dw [Cout,Cin,K,K]. */
-export function conv2dBackwardWeight(gpu: Gpu, x: Tensor, dy: Tensor, dw: Tensor): Step[] {
+/**
+ * dw[o,i,u,v] = Σ_p dy[o,p] pad(x)[i,p+(u,v)-pad]; overwrites dw [Cout,Cin,K,K]. `pad` must match the layer's
+ * (the weight grad does not take a ConvLayer).
+ */
+export function conv2dBackwardWeight(gpu: Gpu, x: Tensor, dy: Tensor, dw: Tensor, pad: ConvPad = 'zeros'): Step[] {
   const [cout, cin, k, k2] = dw.shape;
   if (dw.shape.length !== 4 || k !== k2 || k % 2 !== 1) {
     throw new PainterlyError(`conv2d: expected dw [Cout,Cin,K,K] with odd K, got [${dw.shape}]`);
   }
   const hw = checkChw(x, cin, 'x');
   checkChw(dy, cout, 'dy', hw);
-  return [bind(gpu, convWgradSpec, { wg_x: x.buffer, wg_dy: dy.buffer, wg_dw: dw.buffer },
+  checkReflect(pad, k, hw[0], hw[1]);
+  const spec = { ...convWgradSpec, constants: { REFLECT: pad === 'reflect' ? 1 : 0 } };
+  return [bind(gpu, spec, { wg_x: x.buffer, wg_dy: dy.buffer, wg_dw: dw.buffer },
     { cin, cout, h: hw[0], w: hw[1], k }, [Math.ceil((cin * k * k) / 64), Math.ceil(cout / 8), 1],
     `conv_backward_weight ${dw.label}`)];
 }

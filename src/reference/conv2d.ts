@@ -1,6 +1,9 @@
 // Float64 reference of 2-D convolution (cross-correlation, as in PyTorch), written for clarity, not speed.
-// Layouts: x [Cin,H,W], w [Cout,Cin,K,K], b [Cout], y [Cout,H,W]; batch 1, stride 1, zero padding pad = (K-1)/2.
+// Layouts: x [Cin,H,W], w [Cout,Cin,K,K], b [Cout], y [Cout,H,W]; batch 1, stride 1, padding pad = (K-1)/2 with
+// zeros or by reflection (PyTorch's ReflectionPad2d(pad): index -1 -> 1, H -> H-2; needs pad < H, W).
 import { t64, type T64 } from './tensor.ts';
+
+export type ConvPad = 'zeros' | 'reflect';
 
 function dims(x: T64, w: T64) {
   const [cin, h, wd] = x.shape;
@@ -9,9 +12,27 @@ function dims(x: T64, w: T64) {
   return { cin, h, wd, cout, k, pad: (k - 1) / 2 };
 }
 
-/** y[o,r,c] = b[o] + Σ_{i,u,v} w[o,i,u,v] x[i, r+u-pad, c+v-pad]  (x is zero outside the image) */
-export function conv2dForward(x: T64, w: T64, b?: T64): T64 {
+/**
+ * Index of padded position p (in [-pad, n+pad)) in the image of size n, or -1 where the padding is zero.
+ * Reflection: ρ(p) = |p| mirrored at n-1, i.e. -1 -> 1, n -> n-2.
+ */
+export function padIndex(p: number, n: number, mode: ConvPad): number {
+  if (p >= 0 && p < n) return p;
+  if (mode === 'zeros') return -1;
+  const a = Math.abs(p);
+  const r = a >= n ? 2 * n - 2 - a : a;
+  if (r < 0 || r >= n) throw new Error(`conv2d reference: reflection of ${p} outside an image of ${n}`);
+  return r;
+}
+
+function checkReflect(h: number, wd: number, pad: number, mode: ConvPad): void {
+  if (mode === 'reflect' && (h <= pad || wd <= pad)) throw new Error(`conv2d reference: reflect ${pad} of ${h}x${wd}`);
+}
+
+/** y[o,r,c] = b[o] + Σ_{i,u,v} w[o,i,u,v] xp[i, r+u-pad, c+v-pad]  (xp: x padded with zeros or by reflection) */
+export function conv2dForward(x: T64, w: T64, b?: T64, mode: ConvPad = 'zeros'): T64 {
   const { cin, h, wd, cout, k, pad } = dims(x, w);
+  checkReflect(h, wd, pad, mode);
   const y = t64([cout, h, wd]);
   for (let o = 0; o < cout; o++) {
     for (let r = 0; r < h; r++) {
@@ -19,11 +40,11 @@ export function conv2dForward(x: T64, w: T64, b?: T64): T64 {
         let s = b ? b.data[o] : 0;
         for (let i = 0; i < cin; i++) {
           for (let u = 0; u < k; u++) {
-            const rr = r + u - pad;
-            if (rr < 0 || rr >= h) continue;
+            const rr = padIndex(r + u - pad, h, mode);
+            if (rr < 0) continue;
             for (let v = 0; v < k; v++) {
-              const cc = c + v - pad;
-              if (cc < 0 || cc >= wd) continue;
+              const cc = padIndex(c + v - pad, wd, mode);
+              if (cc < 0) continue;
               s += w.data[((o * cin + i) * k + u) * k + v] * x.data[(i * h + rr) * wd + cc];
             }
           }
@@ -35,39 +56,50 @@ export function conv2dForward(x: T64, w: T64, b?: T64): T64 {
   return y;
 }
 
-/** dx[i,r,c] = Σ_{o,u,v} dy[o, r-u+pad, c-v+pad] w[o,i,u,v]  (the transposed convolution) */
-export function conv2dBackwardInput(dy: T64, w: T64): T64 {
+/**
+ * dx = adjoint of x -> y. Over the padded domain p in [-pad, H+pad), q in [-pad, W+pad):
+ *   dz[i,p,q] = Σ_{o,u,v} dy[o, p-u+pad, q-v+pad] w[o,i,u,v]   (dy zero outside the image; the transposed convolution)
+ * and each padded position passes its gradient to the pixel it was read from: dx[i,ρ(p),ρ(q)] += dz[i,p,q]
+ * (zeros: the ring reads nothing, so dx is dz on the image).
+ */
+export function conv2dBackwardInput(dy: T64, w: T64, mode: ConvPad = 'zeros'): T64 {
   const [cout, h, wd] = dy.shape;
   const [, cin, k] = w.shape;
   const pad = (k - 1) / 2;
+  checkReflect(h, wd, pad, mode);
   const dx = t64([cin, h, wd]);
   for (let i = 0; i < cin; i++) {
-    for (let r = 0; r < h; r++) {
-      for (let c = 0; c < wd; c++) {
+    for (let p = -pad; p < h + pad; p++) {
+      const r = padIndex(p, h, mode);
+      if (r < 0) continue;
+      for (let q = -pad; q < wd + pad; q++) {
+        const c = padIndex(q, wd, mode);
+        if (c < 0) continue;
         let s = 0;
         for (let o = 0; o < cout; o++) {
           for (let u = 0; u < k; u++) {
-            const rr = r - u + pad;
+            const rr = p - u + pad;
             if (rr < 0 || rr >= h) continue;
             for (let v = 0; v < k; v++) {
-              const cc = c - v + pad;
+              const cc = q - v + pad;
               if (cc < 0 || cc >= wd) continue;
               s += dy.data[(o * h + rr) * wd + cc] * w.data[((o * cin + i) * k + u) * k + v];
             }
           }
         }
-        dx.data[(i * h + r) * wd + c] = s;
+        dx.data[(i * h + r) * wd + c] += s;
       }
     }
   }
   return dx;
 }
 
-/** dw[o,i,u,v] = Σ_{r,c} dy[o,r,c] x[i, r+u-pad, c+v-pad] */
-export function conv2dBackwardWeight(x: T64, dy: T64, k: number): T64 {
+/** dw[o,i,u,v] = Σ_{r,c} dy[o,r,c] xp[i, r+u-pad, c+v-pad] */
+export function conv2dBackwardWeight(x: T64, dy: T64, k: number, mode: ConvPad = 'zeros'): T64 {
   const [cin, h, wd] = x.shape;
   const [cout] = dy.shape;
   const pad = (k - 1) / 2;
+  checkReflect(h, wd, pad, mode);
   const dw = t64([cout, cin, k, k]);
   for (let o = 0; o < cout; o++) {
     for (let i = 0; i < cin; i++) {
@@ -75,11 +107,11 @@ export function conv2dBackwardWeight(x: T64, dy: T64, k: number): T64 {
         for (let v = 0; v < k; v++) {
           let s = 0;
           for (let r = 0; r < h; r++) {
-            const rr = r + u - pad;
-            if (rr < 0 || rr >= h) continue;
+            const rr = padIndex(r + u - pad, h, mode);
+            if (rr < 0) continue;
             for (let c = 0; c < wd; c++) {
-              const cc = c + v - pad;
-              if (cc < 0 || cc >= wd) continue;
+              const cc = padIndex(c + v - pad, wd, mode);
+              if (cc < 0) continue;
               s += dy.data[(o * h + r) * wd + c] * x.data[(i * h + rr) * wd + cc];
             }
           }

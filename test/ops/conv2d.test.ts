@@ -6,7 +6,7 @@ import { run } from '../../src/gpu/kernel.ts';
 import { createTensor, poison, readTensor, uploadTensor, writeTensor } from '../../src/gpu/tensor.ts';
 import {
   conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convAlgorithmFor, prepareConv,
-  winogradChunkRows, type ConvAlgorithm,
+  winogradChunkRows, type ConvAlgorithm, type ConvPad,
 } from '../../src/ops/conv2d.ts';
 import { bindMatmul, matmul } from '../../src/ops/matmul.ts';
 import * as ref from '../../src/reference/conv2d.ts';
@@ -20,10 +20,11 @@ const test = suite('conv2d');
 const RTOL_DIRECT = 2e-5;
 const RTOL_WINO = 1e-4;
 
-interface Case { cin: number; cout: number; h: number; w: number; k: number }
+interface Case { cin: number; cout: number; h: number; w: number; k: number; pad?: ConvPad }
 
 async function checkAll(gpu: Gpu, c: Case, algorithm: ConvAlgorithm, expect?: string): Promise<void> {
   const { cin, cout, h, w, k } = c;
+  const pad = c.pad ?? 'zeros';
   const x = t64([cin, h, w], randArray(cin * h * w, nextSeed()));
   const wt = t64([cout, cin, k, k], randArray(cout * cin * k * k, nextSeed(), -0.5, 0.5));
   const b = t64([cout], randArray(cout, nextSeed()));
@@ -37,18 +38,19 @@ async function checkAll(gpu: Gpu, c: Case, algorithm: ConvAlgorithm, expect?: st
   const gdw = createTensor(gpu, wt.shape, 'dw');
   const gdb = createTensor(gpu, [cout], 'db');
   for (const t of [gy, gdx, gdw, gdb]) poison(gpu, t);
-  const layer = prepareConv(gpu, gw, gb, { algorithm });
+  const layer = prepareConv(gpu, gw, gb, { algorithm, pad });
+  assert.is(layer.pad, pad);
   const algo = convAlgorithmFor(gpu, layer, h, w);
   if (expect) assert.equal(algo, { forward: expect, input: expect }, 'algorithm');
   run(gpu, [
     ...conv2dForward(gpu, layer, gx, gy), ...conv2dBackwardInput(gpu, layer, gdy, gdx),
-    ...conv2dBackwardWeight(gpu, gx, gdy, gdw), ...conv2dBackwardBias(gpu, gdy, gdb),
+    ...conv2dBackwardWeight(gpu, gx, gdy, gdw, pad), ...conv2dBackwardBias(gpu, gdy, gdb),
   ]);
-  const what = `[${cin}->${cout} ${h}x${w} K${k}]`;
+  const what = `[${cin}->${cout} ${h}x${w} K${k} ${pad}]`;
   const tol = (a: string) => (a === 'winograd' ? RTOL_WINO : RTOL_DIRECT);
-  assertClose(await readTensor(gpu, gy), ref.conv2dForward(x, wt, b).data, tol(algo.forward), `forward ${algo.forward} ${what}`);
-  assertClose(await readTensor(gpu, gdx), ref.conv2dBackwardInput(dy, wt).data, tol(algo.input), `input grad ${algo.input} ${what}`);
-  assertClose(await readTensor(gpu, gdw), ref.conv2dBackwardWeight(x, dy, k).data, RTOL_DIRECT, `weight grad ${what}`);
+  assertClose(await readTensor(gpu, gy), ref.conv2dForward(x, wt, b, pad).data, tol(algo.forward), `forward ${algo.forward} ${what}`);
+  assertClose(await readTensor(gpu, gdx), ref.conv2dBackwardInput(dy, wt, pad).data, tol(algo.input), `input grad ${algo.input} ${what}`);
+  assertClose(await readTensor(gpu, gdw), ref.conv2dBackwardWeight(x, dy, k, pad).data, RTOL_DIRECT, `weight grad ${what}`);
   assertClose(await readTensor(gpu, gdb), ref.conv2dBackwardBias(dy).data, RTOL_DIRECT, `bias grad ${what}`);
 }
 
@@ -96,6 +98,71 @@ for (const c of vgg) {
     await checkAll(await testGpu(), c, 'auto', c.cin === 3 ? undefined : 'winograd');
   });
 }
+
+// Reflection padding (ReflectionPad2d((K-1)/2) + valid conv), both paths forced. Sizes from the smallest allowed
+// (2x2 for K = 3: both neighbours of each pixel are the same reflected pixel) through partial Winograd tiles, W % 4 == 0
+// (vec4 loads with the reflection taken from the middle vec4), W = 4 (one quad: both edges in it), H = 3 (rows 1 and
+// H-2 coincide: the ring kernel must not count them twice) and more than 64 quads (past the direct workgroup).
+const reflectWino: Case[] = [
+  { cin: 16, cout: 32, h: 2, w: 2, k: 3 },
+  { cin: 32, cout: 16, h: 3, w: 5, k: 3 },
+  { cin: 16, cout: 16, h: 7, w: 9, k: 3 },
+  { cin: 16, cout: 32, h: 17, w: 16, k: 3 },   // 5 tile rows (last partial), 68 quads, aligned
+  { cin: 8, cout: 12, h: 13, w: 17, k: 3 },    // partial tiles on both edges
+  { cin: 4, cout: 8, h: 5, w: 4, k: 3 },       // one tile column, aligned: left and right reflections from one vec4
+  { cin: 12, cout: 4, h: 4, w: 2, k: 3 },
+  { cin: 4, cout: 8, h: 9, w: 3, k: 3 },       // W = 3: column 1 receives from both -1 and W
+];
+for (const c of reflectWino) {
+  for (const algorithm of ['winograd', 'direct'] as const) {
+    test(`reflect ${algorithm} ${c.cin}->${c.cout} ${c.h}x${c.w} matches float64`, async () => {
+      await checkAll(await testGpu(), { ...c, pad: 'reflect' }, algorithm, algorithm);
+    });
+  }
+}
+const reflectDirect: Case[] = [
+  { cin: 3, cout: 5, h: 2, w: 2, k: 3 },
+  { cin: 3, cout: 16, h: 3, w: 5, k: 3 },
+  { cin: 3, cout: 32, h: 7, w: 9, k: 3 },
+  { cin: 5, cout: 6, h: 17, w: 16, k: 3 },     // 68 quads: past the 64-quad workgroup; aligned
+  { cin: 6, cout: 3, h: 67, w: 3, k: 3 },
+  { cin: 3, cout: 7, h: 2, w: 8, k: 3 },       // aligned, two quads per row
+  { cin: 3, cout: 4, h: 3, w: 3, k: 5 },       // K = 5: pad 2 = H - 1, rows 1, 2 and 0, 1 receive ring terms
+  { cin: 2, cout: 5, h: 9, w: 12, k: 5 },      // K = 5, aligned
+  { cin: 2, cout: 3, h: 6, w: 5, k: 1 },       // K = 1: nothing to pad
+];
+for (const c of reflectDirect) {
+  test(`reflect direct ${c.cin}->${c.cout} ${c.h}x${c.w} K${c.k} matches float64`, async () => {
+    await checkAll(await testGpu(), { ...c, pad: 'reflect' }, 'auto', 'direct');
+  });
+}
+test('reflect VGG-like 64->64 at 20x18 (auto: Winograd) matches float64', async () => {
+  await checkAll(await testGpu(), { cin: 64, cout: 64, h: 20, w: 18, k: 3, pad: 'reflect' }, 'auto', 'winograd');
+});
+
+test('reflect is not zeros: GPU reflect results differ from the zero-padded reference on the border', async () => {
+  const gpu = await testGpu();
+  for (const algorithm of ['direct', 'winograd'] as const) {
+    const [cin, cout, h, w] = [8, 8, 6, 7];
+    const x = t64([cin, h, w], randArray(cin * h * w, nextSeed(), 0.5, 1));   // positive: the border terms cannot cancel
+    const wt = t64([cout, cin, 3, 3], randArray(cout * cin * 9, nextSeed(), 0.5, 1));
+    const b = t64([cout], randArray(cout, nextSeed()));
+    const dy = t64([cout, h, w], randArray(cout * h * w, nextSeed(), 0.5, 1));
+    const layer = prepareConv(gpu, uploadTensor(gpu, wt.data, wt.shape, 'w'), uploadTensor(gpu, b.data, b.shape, 'b'),
+      { algorithm, pad: 'reflect' });
+    const gy = createTensor(gpu, [cout, h, w], 'y');
+    const gdx = createTensor(gpu, [cin, h, w], 'dx');
+    run(gpu, [...conv2dForward(gpu, layer, uploadTensor(gpu, x.data, x.shape, 'x'), gy),
+      ...conv2dBackwardInput(gpu, layer, uploadTensor(gpu, dy.data, dy.shape, 'dy'), gdx)]);
+    const y = await readTensor(gpu, gy);
+    const dx = await readTensor(gpu, gdx);
+    const gap = (got: Float32Array, want: Float64Array) => got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i])), 0);
+    assert.ok(gap(y, ref.conv2dForward(x, wt, b, 'zeros').data) > 1, `${algorithm} forward equals the zero-padded one`);
+    assert.ok(gap(dx, ref.conv2dBackwardInput(dy, wt, 'zeros').data) > 1, `${algorithm} input grad equals the zero-padded one`);
+    assert.ok(gap(y, ref.conv2dForward(x, wt, b, 'reflect').data) < 1e-3, `${algorithm} forward`);
+    assert.ok(gap(dx, ref.conv2dBackwardInput(dy, wt, 'reflect').data) < 1e-3, `${algorithm} input grad`);
+  }
+});
 
 test('Winograd chunked by tile rows under a tiny binding limit matches float64 and the unchunked result', async () => {
   const limit = 16 * 1024;
@@ -159,20 +226,38 @@ test('bad shapes throw one-line PainterlyErrors', async () => {
     (e: Error) => e instanceof PainterlyError && /expected x \[3,H,W\]/.test(e.message));
   assert.throws(() => conv2dForward(gpu, layer, x, createTensor(gpu, [4, 6, 5], 'y')),
     (e: Error) => e instanceof PainterlyError && /expected y \[4,5,6\]/.test(e.message) && !e.message.includes('\n'));
+  assert.throws(() => prepareConv(gpu, w, b, { pad: 'circular' as ConvPad }),
+    (e: Error) => e instanceof PainterlyError && /'zeros' or 'reflect'/.test(e.message));
+  // Reflection by (K-1)/2 needs H, W > (K-1)/2.
+  const refl = prepareConv(gpu, w, b, { pad: 'reflect' });
+  const tooSmall = (e: Error) => e instanceof PainterlyError && /reflection padding by 1 needs an image larger than 1x1, got/.test(e.message) && !e.message.includes('\n');
+  assert.throws(() => conv2dForward(gpu, refl, createTensor(gpu, [3, 1, 5], 'x'), createTensor(gpu, [4, 1, 5], 'y')), tooSmall);
+  assert.throws(() => conv2dBackwardInput(gpu, refl, createTensor(gpu, [4, 5, 1], 'dy'), createTensor(gpu, [3, 5, 1], 'dx')), tooSmall);
+  assert.throws(() => conv2dBackwardWeight(gpu, createTensor(gpu, [3, 1, 1], 'x'), createTensor(gpu, [4, 1, 1], 'dy'), w, 'reflect'), tooSmall);
+  const refl5 = prepareConv(gpu, createTensor(gpu, [4, 3, 5, 5], 'w5'), b, { pad: 'reflect' });
+  assert.throws(() => conv2dForward(gpu, refl5, createTensor(gpu, [3, 2, 6], 'x'), createTensor(gpu, [4, 2, 6], 'y')),
+    (e: Error) => e instanceof PainterlyError && /by 2 needs an image larger than 2x2, got 2x6/.test(e.message));
+  conv2dForward(gpu, refl5, createTensor(gpu, [3, 3, 3], 'x'), createTensor(gpu, [4, 3, 3], 'y'));   // 3x3 is fine
 });
 
-test('reference backward matches finite differences (K = 3 and K = 1)', () => {
-  for (const [cin, cout, h, w, k] of [[2, 3, 4, 5, 3], [3, 2, 3, 2, 1], [1, 2, 5, 4, 5]]) {
+test('reference backward matches finite differences (K = 3 and K = 1, zeros and reflect)', () => {
+  const cases: [number, number, number, number, number, ConvPad][] = [
+    [2, 3, 4, 5, 3, 'zeros'], [3, 2, 3, 2, 1, 'zeros'], [1, 2, 5, 4, 5, 'zeros'],
+    [2, 3, 4, 5, 3, 'reflect'], [2, 2, 2, 2, 3, 'reflect'], [2, 3, 3, 6, 3, 'reflect'], [1, 2, 3, 4, 5, 'reflect'],
+  ];
+  for (const [cin, cout, h, w, k, pad] of cases) {
     const x = t64([cin, h, w], randArray(cin * h * w, nextSeed()));
     const wt = t64([cout, cin, k, k], randArray(cout * cin * k * k, nextSeed()));
     const b = t64([cout], randArray(cout, nextSeed()));
     const g = randArray(cout * h * w, nextSeed()); // L = Σ g · y, so dL/dy = g
     const dy = t64([cout, h, w], g);
     const loss = (xs: Float64Array, ws: Float64Array, bs: Float64Array) =>
-      ref.conv2dForward(t64(x.shape, xs), t64(wt.shape, ws), t64(b.shape, bs)).data.reduce((a, y, i) => a + g[i] * y, 0);
-    checkGradient((v) => loss(v, wt.data, b.data), x.data, ref.conv2dBackwardInput(dy, wt).data, `dx K${k}`);
-    checkGradient((v) => loss(x.data, v, b.data), wt.data, ref.conv2dBackwardWeight(x, dy, k).data, `dw K${k}`);
-    checkGradient((v) => loss(x.data, wt.data, v), b.data, ref.conv2dBackwardBias(dy).data, `db K${k}`);
+      ref.conv2dForward(t64(x.shape, xs), t64(wt.shape, ws), t64(b.shape, bs), pad).data.reduce((a, y, i) => a + g[i] * y, 0);
+    // Every coordinate of x (samples: its size), so each border and corner pixel of the reflection is checked.
+    checkGradient((v) => loss(v, wt.data, b.data), x.data, ref.conv2dBackwardInput(dy, wt, pad).data, `dx K${k} ${pad}`,
+      { samples: x.data.length });
+    checkGradient((v) => loss(x.data, v, b.data), wt.data, ref.conv2dBackwardWeight(x, dy, k, pad).data, `dw K${k} ${pad}`);
+    checkGradient((v) => loss(x.data, wt.data, v), b.data, ref.conv2dBackwardBias(dy).data, `db K${k} ${pad}`);
   }
 });
 
