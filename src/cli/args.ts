@@ -52,7 +52,7 @@ export const STYLIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--preserve-colors', key: 'preserveColors', kind: 'string', arg: 'none|luminance|histogram', help: 'keep the content\'s colours: transfer luminance only, or match the style\'s colour histogram to the content first', def: DEFAULT_PRESERVE_COLORS },
   { flag: '--method', key: 'method', kind: 'string', arg: 'gatys|wct|adain', help: 'gatys: optimise the image; wct, adain: one feed-forward pass (real time)', def: 'gatys' },
   { flag: '--model', key: 'model', kind: 'string', arg: 'NAME|DIR', help: 'wct/adain: wct-16x or adain (downloaded and cached), or a folder laid out like upstream', def: 'wct-16x' },
-  { flag: '--alpha', key: 'alpha', kind: 'number', arg: 'X', help: 'wct/adain: style strength, 0 (content) to 1 (full style)', def: '1' },
+  { flag: '--alpha', key: 'alpha', kind: 'number', arg: 'X', help: 'wct/adain: style strength, 0 (content) to 1 (full style)', def: '0.6 for wct, 1 for adain' },
   { flag: '--levels', key: 'levels', kind: 'numbers', arg: 'K,K,...', help: 'wct/adain: encoder levels (relu{K}_1), coarse to fine', def: '5,4,3,2,1 (adain model: 4)' },
   { flag: '--style-size', key: 'styleSize', kind: 'number', arg: 'PX', help: 'wct/adain: longest side of the style images', def: 'the output size' },
   { flag: '--backbone', key: 'backbone', kind: 'string', arg: BACKBONE_NAMES.join('|'), help: 'network whose features are matched; vgg19-16x: the distilled wct-16x encoder (its own default layers, pooling and weights)', def: 'vgg19' },

@@ -72,7 +72,7 @@ export const BACKBONES: Record<BackboneName, Backbone> = {
     // Tuned by looking at real output with the trained encoder (see docs/backbones.md).
     defaults: {
       contentLayers: ['relu4_2'], styleLayers: DEFAULT_STYLE, pooling: 'max',
-      paper: { contentWeight: 1, styleWeight: 1e5, tvWeight: 10 },
+      paper: { contentWeight: 1, styleWeight: 1e3, tvWeight: 10 },
       scaleFree: { contentWeight: 1, styleWeight: 15, tvWeight: 250 },
     },
     pretrained: 'the wct-16x level-5 encoder (Wang et al. CVPR 2020, Collaborative Distillation)',

@@ -100,6 +100,9 @@ export function layerShapes(net: Network | NetDescription, h: number, w: number,
     } else if (l.op === 'upsample') {
       [h, w] = [2 * h, 2 * w];
     } else if (l.op === 'conv') {
+      if (l.pad === 'reflect' && Math.min(h, w) <= (l.k - 1) / 2) {
+        throw new PainterlyError(`image ${w0}x${h0} is too small for ${l.name}: needs at least ${minimumSide(desc, l.name)} px per side`);
+      }
       const cv = convs?.get(l.name);
       if (cv && cv.cin !== c) throw new PainterlyError(`${desc.name}: ${l.name} expects ${cv.cin} input channels, the layer before gives ${c}`);
       c = cv?.cout ?? l.cout;
