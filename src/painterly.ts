@@ -56,13 +56,18 @@ export class Painterly {
     this.opts = opts;
   }
 
-  /** The network for a weight spec, loaded once and kept (up to conv5_1, or deeper when a layer needs it). */
-  async network(spec: string, upTo: string, onMessage?: (m: string) => void): Promise<Vgg19> {
+  /**
+   * The network for a weight spec, loaded once and kept (up to conv5_1, or deeper when a layer needs it). `signal`
+   * stops a download in progress (the partial file is kept for the next try).
+   */
+  async network(spec: string, upTo: string, onMessage?: (m: string) => void, signal?: AbortSignal): Promise<Vgg19> {
     const depth = deepest([lastConvUpTo(upTo), 'conv5_1']);
     const key = `${spec}|${depth}`;
     let net = this.nets.get(key);
     if (!net) {
-      net = loadVgg19Weights(spec, { ...this.opts.weights, upTo: depth, onMessage: onMessage ?? this.opts.weights?.onMessage })
+      net = loadVgg19Weights(spec, {
+        ...this.opts.weights, upTo: depth, onMessage: onMessage ?? this.opts.weights?.onMessage, signal: signal ?? this.opts.weights?.signal,
+      })
         .then((w) => createVgg19(this.gpu, w));
       this.nets.set(key, net);
       net.catch(() => this.nets.delete(key));
@@ -86,7 +91,7 @@ export class Painterly {
     this.gpu.checkAlive();
     const l = settings.loss;
     const taps = [...(l.contentWeight !== 0 ? l.contentLayers : []), ...(l.styleWeight !== 0 ? l.styleLayers : [])];
-    const net = await this.network(weights, deepest(taps.length ? taps : ['relu1_1']), hooks.onMessage);
+    const net = await this.network(weights, deepest(taps.length ? taps : ['relu1_1']), hooks.onMessage, hooks.signal);
     if (!net.pretrained) hooks.onMessage?.(`weights: ${net.source}`);
     const content = await this.image(images.content, 'content');
     const styles = await Promise.all(images.styles.map((s, i) => this.image(s, `style ${i + 1}`)));
