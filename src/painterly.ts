@@ -66,15 +66,18 @@ export class Painterly {
 
   /**
    * A backbone with a weight spec, loaded once and kept. VGG19 loads up to conv5_1 (or deeper when a layer needs
-   * it), so one download serves every default layer.
+   * it), so one download serves every default layer. `signal` stops a download in progress (the partial file is
+   * kept for the next try).
    */
-  async network(backbone: BackboneName, spec: string, upTo: string, onMessage?: (m: string) => void): Promise<Network> {
+  async network(backbone: BackboneName, spec: string, upTo: string, onMessage?: (m: string) => void, signal?: AbortSignal): Promise<Network> {
     const desc = BACKBONES[backbone].desc;
     const depth = backbone === 'vgg19' ? deepest(desc, [upTo, 'relu5_1']) : desc.layers.at(-1)!.name;
     const key = `${backbone}|${spec}|${depth}`;
     let net = this.nets.get(key);
     if (!net) {
-      net = loadBackboneWeights(backbone, spec, { ...this.opts.weights, upTo: depth, onMessage: onMessage ?? this.opts.weights?.onMessage })
+      net = loadBackboneWeights(backbone, spec, {
+        ...this.opts.weights, upTo: depth, onMessage: onMessage ?? this.opts.weights?.onMessage, signal: signal ?? this.opts.weights?.signal,
+      })
         .then((w) => createNetwork(this.gpu, desc, w));
       this.nets.set(key, net);
       net.catch(() => this.nets.delete(key));
@@ -99,7 +102,7 @@ export class Painterly {
     const l = settings.loss;
     const taps = [...(l.contentWeight !== 0 ? l.contentLayers : []), ...(l.styleWeight !== 0 ? l.styleLayers : [])];
     const desc = BACKBONES[backbone].desc;
-    const net = await this.network(backbone, weights, deepest(desc, taps.length ? taps : [firstFeature(desc)]), hooks.onMessage);
+    const net = await this.network(backbone, weights, deepest(desc, taps.length ? taps : [firstFeature(desc)]), hooks.onMessage, hooks.signal);
     if (!net.pretrained) hooks.onMessage?.(`weights: ${net.source}`);
     const content = await this.image(images.content, 'content');
     const styles = await Promise.all(images.styles.map((s, i) => this.image(s, `style ${i + 1}`)));

@@ -1,9 +1,41 @@
 // Shared test utilities: one GPU device for the whole run, seeded random data, float64 comparisons.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { openDawnGpu } from '../src/gpu/dawn.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import { readTensor, type Tensor } from '../src/gpu/tensor.ts';
 import { mulberry32 } from '../src/weights/random.ts';
+
+/** The repository's sibling ../shared (models, images; CI always has it), or $PAINTERLY_SHARED_DIR. */
+export const SHARED_DIR = process.env.PAINTERLY_SHARED_DIR || fileURLToPath(new URL('../../shared/', import.meta.url));
+
+/** What scripts/run-tests.mjs reads back (scripts/uvu-guard.mjs publishes the running test's name). */
+const testRecord = ((globalThis as { __painterlyTests?: { skips: string[]; current?: string } }).__painterlyTests ??= { skips: [] });
+
+/**
+ * The path of ../shared/<what> (e.g. 'models/wct-16x') when it exists. When it is missing this throws a one-line
+ * error, unless PAINTERLY_ALLOW_SKIP=1 outside CI (CI=true always has ../shared and refuses to skip): then it records
+ * the running test as skipped (listed by name at the end of the run and counted in ", N skipped") and returns
+ * undefined, so: `const dir = requireShared('models/x'); if (!dir) return;`.
+ */
+export function requireShared(what: string): string | undefined {
+  const path = join(SHARED_DIR, what);
+  if (existsSync(path)) return path;
+  const test = testRecord.current ?? '(outside a test)';
+  if (process.env.PAINTERLY_ALLOW_SKIP === '1' && process.env.CI !== 'true') {
+    testRecord.skips.push(`${test}: needs ${path}`);
+    return undefined;
+  }
+  throw new Error(`${test}: needs ${path}, which is missing` +
+    (process.env.CI === 'true' ? ' (CI must provide ../shared)' : ' (set PAINTERLY_ALLOW_SKIP=1 to skip such tests)'));
+}
+
+/** ../shared/models (see requireShared). */
+export function sharedModelsDir(): string | undefined {
+  return requireShared('models');
+}
 
 let gpuPromise: Promise<Gpu> | undefined;
 const errors: string[] = [];

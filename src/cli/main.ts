@@ -1,5 +1,6 @@
 // `painterly`: the command line. Subcommands: stylize, info (and study).
-import { createWriteStream, existsSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
 import { PainterlyError } from '../gpu/device.ts';
 import { writeImage } from '../image/node-io.ts';
@@ -48,20 +49,49 @@ export function iterationPath(out: string, iter: number, scale?: number): string
   return `${out.slice(0, out.length - ext.length)}${scale !== undefined ? `-s${scale + 1}` : ''}-${iter}${ext}`;
 }
 
+/**
+ * Refuses, before any GPU work, an output path whose folder is missing or not writable (a file is created there
+ * and removed again: permission bits alone do not tell, e.g. for root or a read-only mount).
+ */
+export function checkWritable(flag: string, path: string): void {
+  const dir = dirname(path) || '.';
+  if (!existsSync(dir)) throw new PainterlyError(`${flag}: folder "${dir}" does not exist`);
+  if (!statSync(dir).isDirectory()) throw new PainterlyError(`${flag}: "${dir}" is not a folder`);
+  if (existsSync(path) && statSync(path).isDirectory()) throw new PainterlyError(`${flag}: "${path}" is a folder`);
+  const probe = join(dir, `.${basename(path)}.${process.pid}.probe.tmp`);
+  try {
+    closeSync(openSync(probe, 'wx'));
+    unlinkSync(probe);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : oneLine(e);
+    throw new PainterlyError(`${flag}: cannot write in folder "${dir}" (${why})`);
+  }
+}
+
 /** A JSONL log written to a temporary name and renamed when closed, so no half-written log is left. */
 class JsonlLog {
   private readonly tmp: string;
   private readonly stream;
+  /** The first write error (a full disk, the folder removed): kept for close(), so a failing log never crashes the run. */
+  private error: Error | undefined;
   constructor(private readonly path: string) {
     this.tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
     this.stream = createWriteStream(this.tmp);
+    this.stream.on('error', (e) => { this.error ??= e; });
   }
   write(r: EvaluationRecord): void {
-    this.stream.write(JSON.stringify(r) + '\n');
+    if (!this.error) this.stream.write(JSON.stringify(r) + '\n');
   }
   async close(): Promise<void> {
-    await new Promise<void>((res, rej) => this.stream.end((err?: Error | null) => (err ? rej(err) : res())));
-    renameSync(this.tmp, this.path);
+    if (!this.error) await new Promise<void>((res) => this.stream.end(() => res()));
+    try {
+      if (this.error) throw this.error;
+      renameSync(this.tmp, this.path);
+    } catch (e) {
+      this.discard();
+      throw new PainterlyError(`--log: cannot write "${this.path}" (${oneLine(e)})`);
+    }
   }
   discard(): void {
     this.stream.destroy();
@@ -74,7 +104,8 @@ async function stylize(argv: string[]): Promise<number> {
   if (args.help) { console.log(stylizeHelp()); return 0; }
   const o = args.options;
   const out = o.out!;
-  if (!existsSync(dirname(out) || '.')) throw new PainterlyError(`--out: folder "${dirname(out)}" does not exist`);
+  checkWritable('--out', out);
+  if (o.log) checkWritable('--log', o.log);
   const controller = new AbortController();
   let interrupted = 0;
   const onSigint = () => {
@@ -87,35 +118,72 @@ async function stylize(argv: string[]): Promise<number> {
   const log = o.log ? new JsonlLog(o.log) : undefined;
   const printer = new ProgressPrinter(process.stderr, o.printEvery);
   let painterly: Painterly | undefined;
+  let downloading = false;
+  let iterated = false;
+  let saveFailed = false;
   try {
     painterly = await createPainterly({
       weights: {
-        onProgress: (p) => printer.download(p.bytes, p.total),
+        onProgress: (p) => { downloading = p.bytes < p.total; printer.download(p.bytes, p.total); },
         onMessage: (m) => printer.message(m),
       },
     });
     if (o.verbose) printer.message(`adapter: ${painterly.gpu.describe()}`);
     const t0 = performance.now();
     const result = await painterly.stylizeResolved({ ...o, out: undefined }, {
-      onProgress: (p: ProgressInfo) => printer.progress(p),
+      onProgress: (p: ProgressInfo) => { iterated = true; printer.progress(p); },
       onEvaluation: (r) => log?.write(r),
-      onImage: (img, iter, scale) => writeImage(iterationPath(out, iter, o.scales.length > 1 ? scale : undefined), img),
+      onImage: async (img, iter, scale) => {
+        // A failed intermediate save is reported once and does not stop the run.
+        try {
+          await writeImage(iterationPath(out, iter, o.scales.length > 1 ? scale : undefined), img);
+        } catch (e) {
+          if (!saveFailed) printer.message(`--save-every: ${oneLine(e)}; continuing without intermediate images`);
+          saveFailed = true;
+        }
+      },
       onMessage: (m) => printer.message(m),
       signal: controller.signal,
     });
     printer.done();
-    await writeImage(out, { width: result.width, height: result.height, data: result.image.data });
-    await log?.close();
+    if (result.stopped === 'aborted' && !iterated) {
+      // Interrupted before the first step: the image is still the initial one, not worth writing as --out.
+      log?.discard();
+      console.error('painterly: interrupted before the first iteration; nothing written');
+      return 130;
+    }
+    const image = { width: result.width, height: result.height, data: result.image.data };
+    let wrote = out;
+    let failed = false;
+    try {
+      await writeImage(out, image);
+    } catch (e) {
+      // Never lose the finished image: put it where it can be written and say where.
+      wrote = join(tmpdir(), `painterly-${process.pid}-${basename(out)}`);
+      await writeImage(wrote, image).catch(() => { throw e; });
+      console.error(`painterly: ${oneLine(e)}; the image was written to ${wrote} instead`);
+      failed = true;
+    }
+    try {
+      await log?.close();
+    } catch (e) {
+      console.error(`painterly: ${oneLine(e)}`);
+      failed = true;
+    }
     const secs = (performance.now() - t0) / 1000;
     const t = result.terms;
-    console.error(`painterly: wrote ${out} (${result.width}x${result.height}, ${result.iterations} iterations, ${secs.toFixed(1)} s` +
+    console.error(`painterly: wrote ${wrote} (${result.width}x${result.height}, ${result.iterations} iterations, ${secs.toFixed(1)} s` +
       (t ? `, loss ${formatProgress.num(t.total)}` : '') + `; weights: ${result.weights})`);
     if (result.message) console.error(`painterly: ${result.message}`);
     if (result.stopped === 'aborted') return 130;
-    return result.stopped === 'non-finite' ? 1 : 0;
+    return result.stopped === 'non-finite' || failed ? 1 : 0;
   } catch (e) {
     printer.done();
     log?.discard();
+    if (controller.signal.aborted) {
+      console.error(`painterly: interrupted${downloading ? ' during the weights download (the partial download is kept and resumed by the next run)' : ''}; nothing written`);
+      return 130;
+    }
     throw e;
   } finally {
     process.off('SIGINT', onSigint);

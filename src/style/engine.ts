@@ -269,9 +269,10 @@ async function stylizeAtScale(
       }
       if (r.done) { stopped = 'converged'; message = r.reason; break; }
     }
-    // The final image's loss, so the log ends with it (as iteration `iter`).
+    // The final image's loss, so the log ends with it (as iteration `iter`); not after an abort (a full evaluation
+    // can take minutes when tiled).
     let final: number | undefined;
-    if (stopped !== 'non-finite') {
+    if (stopped !== 'non-finite' && stopped !== 'aborted') {
       const g = createTensor(gpu, x.shape, 'grad.final');
       final = await logged.evaluate(x, g);
       g.buffer.destroy();

@@ -17,7 +17,7 @@ import { testGpu } from '../helpers.ts';
 
 const test = suite('painterly stylize');
 const dir = mkdtempSync(join(tmpdir(), 'painterly-cli-'));
-const shared = new URL('../../../shared/images/', import.meta.url).pathname;
+const examples = new URL('../../examples/', import.meta.url).pathname;
 const content = join(dir, 'content.png');
 const style = join(dir, 'style.png');
 const style2 = join(dir, 'style2.jpg');
@@ -49,9 +49,9 @@ function base(out: string, ...more: string[]): string[] {
 
 test.before(async () => {
   await testGpu(); // shares the test run's device warm-up
-  await writeImage(content, fitLongestSide(await readImage(join(shared, 'tubingen.jpg')), 48));
-  await writeImage(style, fitLongestSide(await readImage(join(shared, 'starry_night.jpg')), 40));
-  await writeImage(style2, fitLongestSide(await readImage(join(shared, 'the_scream.jpg')), 40));
+  await writeImage(content, fitLongestSide(await readImage(join(examples, 'tubingen.jpg')), 48));
+  await writeImage(style, fitLongestSide(await readImage(join(examples, 'starry_night.jpg')), 40));
+  await writeImage(style2, fitLongestSide(await readImage(join(examples, 'the_scream.jpg')), 40));
 });
 
 test('writes the output at the requested size, a JSONL log from iteration 0 to --iters, and no temporary files', async () => {
