@@ -4,6 +4,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createTensor, poison, readTensor, uploadTensor, type Tensor } from '../../src/gpu/tensor.ts';
 import { createVgg19, VGG19, VGG19_BLOCKS, type Pooling } from '../../src/nets/vgg19.ts';
+import { VGG19_16X } from '../../src/nets/backbones.ts';
+import { createNetwork } from '../../src/nets/executor.ts';
+import { randomNetWeights } from '../../src/weights/net-weights.ts';
 import { featuresReference, gatysReference, gramReference, type RefConv } from '../../src/reference/net.ts';
 import { t64, type T64 } from '../../src/reference/tensor.ts';
 import { GatysObjective, type LossConfig } from '../../src/style/objective.ts';
@@ -151,6 +154,29 @@ test('GPU targets: content features and blended, size-scaled style Grams match f
     const g2 = gramReference(F2.get(l)!, 0.25).data;
     assertClose(await readTensor(gpu, A.get(l)!), g1.map((v, i) => v + g2[i]), 1e-4, `A ${l}`);
   }
+});
+
+test('vgg19-16x (1x1 colour conv, reflection padding, max pooling; a reduced-width copy): loss and gradient match float64', async () => {
+  const gpu = await testGpu();
+  const weights = randomNetWeights(VGG19_16X, nextSeed(), { channels: [3, 4, 4, 5, 5, 6, 6, 6, 6, 8, 8, 8, 8, 8] });
+  const net = createNetwork(gpu, VGG19_16X, weights);
+  const convs = [...weights.convs.values()];
+  const [h, w] = [36, 34]; // relu5_1's reflection pad needs 2 px at level 4
+  const img = () => t64([3, h, w], randArray(3 * h * w, nextSeed(), 0, 1));
+  const [content, style, x] = [img(), img(), img()];
+  const cfg = config();
+  const up = (m: Map<string, T64>) => new Map<string, Tensor>([...m].map(([l, t]) => [l, uploadTensor(gpu, t.data, t.shape, l)]));
+  const P = featuresReference(VGG19_16X, convs, content, 'max', cfg.contentLayers);
+  const A = new Map([...featuresReference(VGG19_16X, convs, style, 'max', cfg.styleLayers)].map(([l, F]) => [l, gramReference(F)]));
+  const obj = new GatysObjective(gpu, net, h, w, 'max', cfg, { content: up(P), style: up(A) });
+  const want = gatysReference(VGG19_16X, convs, x, 'max', cfg, { content: P, style: A });
+  const grad = createTensor(gpu, x.shape, 'grad');
+  poison(gpu, grad);
+  await obj.evaluate(uploadTensor(gpu, x.data, x.shape, 'x'), grad);
+  for (const k of ['content', 'style', 'tv', 'total'] as const) assertClose([obj.last![k]], [want.terms[k]], 2e-4, `vgg19-16x ${k} loss`);
+  assertClose(await readTensor(gpu, grad), want.grad.data, 2e-3, 'vgg19-16x gradient');
+  obj.destroy();
+  net.destroy();
 });
 
 test.run();

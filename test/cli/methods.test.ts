@@ -1,0 +1,80 @@
+// `painterly stylize --method wct|adain` and `--backbone vgg19-16x` end to end with the real wct-16x networks from
+// ../shared/models at small sizes, and the one-line errors of options given to the wrong method.
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { main } from '../../src/cli/main.ts';
+import { readImage } from '../../src/image/node-io.ts';
+
+const test = suite('painterly stylize methods');
+const dir = mkdtempSync(join(tmpdir(), 'painterly-methods-'));
+const examples = new URL('../../examples/', import.meta.url).pathname;
+const models = new URL('../../../shared/models/wct-16x', import.meta.url).pathname;
+const content = join(examples, 'tubingen.jpg');
+const style = join(examples, 'starry_night.jpg');
+
+async function cli(...argv: string[]): Promise<{ code: number; err: string }> {
+  const err: string[] = [];
+  const [e, l] = [console.error, console.log];
+  const w = process.stderr.write;
+  console.error = (...a: unknown[]) => { err.push(a.join(' ')); };
+  console.log = () => {};
+  process.stderr.write = ((s: string) => { err.push(String(s)); return true; }) as typeof process.stderr.write;
+  try {
+    return { code: await main(argv), err: err.join('\n') };
+  } finally {
+    console.error = e; console.log = l; process.stderr.write = w;
+  }
+}
+
+function needModels(): boolean {
+  if (existsSync(models)) return true;
+  if (process.env.PAINTERLY_ALLOW_SKIP === '1' && !process.env.CI) { console.log('SKIPPED: methods test needs ../shared/models/wct-16x'); return false; }
+  throw new Error(`../shared/models/wct-16x is missing (${models}); set PAINTERLY_ALLOW_SKIP=1 to skip outside CI`);
+}
+
+for (const method of ['wct', 'adain']) {
+  test(`--method ${method} --model DIR writes an image of the content's size`, async () => {
+    if (!needModels()) return;
+    const out = join(dir, `${method}.png`);
+    const r = await cli('stylize', '--method', method, '--model', models, '--content', content, '--style', style, '--size', '70', '--out', out);
+    assert.is(r.code, 0, r.err);
+    const img = await readImage(out);
+    assert.equal([img.width, img.height], [70, 53]); // 1024x768 fitted to 70: not a multiple of 16, padded and cropped
+  });
+}
+
+test('--backbone vgg19-16x --weights FILE.pth runs Gatys on the real encoder', async () => {
+  if (!needModels()) return;
+  const out = join(dir, 'gatys16x.png');
+  const r = await cli('stylize', '--backbone', 'vgg19-16x', '--weights', join(models, 'wct_se_16x_new/20191109-211322_E20.pth'),
+    '--content', content, '--style', style, '--size', '48', '--iters', '3', '--init', 'content', '--out', out, '--print-every', '0');
+  assert.is(r.code, 0, r.err);
+  assert.match(r.err, /vgg19-16x weights from/);
+  assert.ok(existsSync(out));
+});
+
+test('options of the other method, unknown methods and models, wrong checkpoints: one line, exit 1', async () => {
+  const cases: [string[], RegExp][] = [
+    [['--method', 'wct', '--iters', '5'], /^painterly: --iters: does not apply to --method wct \(it is for gatys\)$/],
+    [['--method', 'adain', '--style-weight', '5'], /^painterly: --style-weight: does not apply to --method adain/],
+    [['--alpha', '0.5'], /^painterly: --alpha: does not apply to --method gatys \(it is for wct and adain\)$/],
+    [['--method', 'nst'], /^painterly: --method: expected gatys, wct or adain, got "nst"$/],
+    [['--method', 'wct', '--alpha', '2'], /^painterly: --alpha: expected a number from 0 to 1, got 2$/],
+    [['--method', 'wct', '--levels', '6'], /^painterly: --levels: expected levels from 1 to 5, got 6$/],
+    [['--method', 'wct', '--model', join(dir, 'nothing-here')], /^painterly: --model: ".*nothing-here" is neither a model name/],
+    [['--backbone', 'resnet'], /^painterly: --backbone: expected vgg19 or vgg19-16x, got "resnet"$/],
+    [['--backbone', 'vgg19-16x', '--weights', join(examples, 'tubingen.jpg')], /tubingen\.jpg: not a weights file/],
+  ];
+  for (const [flags, want] of cases) {
+    const r = await cli('stylize', '--content', content, '--style', style, '--out', join(dir, 'x.png'), '--size', '32', ...flags);
+    assert.is(r.code, 1, `${flags.join(' ')}: ${r.err}`);
+    const lines = r.err.trim().split('\n').filter((x) => !/^Warning: maxDynamic/.test(x));
+    assert.is(lines.length, 1, `${flags.join(' ')}: ${r.err}`);
+    assert.match(lines[0], want);
+  }
+});
+
+test.run();
