@@ -6,9 +6,16 @@
 // the same for the whole workgroup is one scalar load. So each kernel keeps one operand workgroup-uniform (rows of F
 // or entries of S picked by workgroup_id and the loop counter) and gives each lane a single divergent load per step,
 // with 8 accumulators per lane (more spills on x86's 16 vector registers).
+//
+// Grids past 65,535 workgroups in a dimension are folded (kernel.ts fold()): gram_reduce and gram_symmetrize
+// recover their element from linear_id; gram_partial folds its blocks into x and z, sym_matmul its m blocks into
+// y and z. Workgroups past the count return (or compute clamped and do not store).
+
+fn linear_id(wid: vec3u, nwg: vec3u, lid: u32) -> u32 { return (wid.x + wid.y * nwg.x) * 64u + lid; }
 
 // ---- gram_partial: part[k][i][j] = Σ_{m in chunk k} F[i,m] F[j,m] --------------------------------------------------
-// Workgroup (ib, jb, k): rows i0..i0+7 (uniform), one column j per lane, vec4 steps along m over chunk k.
+// Workgroup (block b = ib * njb + jb folded into x and z, chunk k in y): rows i0..i0+7 (uniform), one column j per
+// lane, vec4 steps along m over chunk k.
 // Only blocks that hold some i <= j run (G is symmetric; gram_reduce reads the upper triangle).
 // ALIGNED (M % 4 == 0): rows start on vec4 boundaries; otherwise load4 stitches two vec4s and masks past M.
 override ALIGNED: bool = true;
@@ -37,10 +44,12 @@ fn dots(f: vec4f, r0: u32, r1: u32, r2: u32, r3: u32, m4: u32) -> vec4f {
 }
 
 @compute @workgroup_size(JW)
-fn gram_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let ib = wid.x / gp.njb;
-  let jb = wid.x % gp.njb;
+fn gram_partial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let b = wid.x + wid.z * nwg.x;
+  let ib = b / gp.njb;
+  let jb = b % gp.njb;
   let i0 = ib * 8u;
+  if (i0 >= gp.N) { return; }              // past the blocks (a folded grid rounds up)
   if ((jb + 1u) * JW <= i0) { return; }   // every j of this block is below every i
   let j = jb * JW + lid;
   let last = gp.N - 1u;
@@ -71,8 +80,8 @@ struct ReduceParams { N: u32, K: u32, scale: f32 }
 @group(0) @binding(2) var<storage, read_write> G: array<f32>;
 
 @compute @workgroup_size(64)
-fn gram_reduce(@builtin(global_invocation_id) gid: vec3u) {
-  let e = gid.x;
+fn gram_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let e = linear_id(wid, nwg, lid);
   let nn = rp.N * rp.N;
   if (e >= nn) { return; }
   let i = e / rp.N;
@@ -90,8 +99,8 @@ struct SymParams { N: u32 }
 @group(0) @binding(2) var<storage, read_write> ss: array<f32>;
 
 @compute @workgroup_size(64)
-fn gram_symmetrize(@builtin(global_invocation_id) gid: vec3u) {
-  let e = gid.x;
+fn gram_symmetrize(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let e = linear_id(wid, nwg, lid);
   if (e >= sp.N * sp.N) { return; }
   let i = e / sp.N;
   let j = e % sp.N;
@@ -99,7 +108,7 @@ fn gram_symmetrize(@builtin(global_invocation_id) gid: vec3u) {
 }
 
 // ---- sym_matmul: Y = alpha * S X (+ Y if accumulate), S [N,N] symmetric, X and Y [N,M] ------------------------
-// Workgroup (row block, m block): one column m per lane, rows i0..i0+7 uniform; S is symmetric, so the 8 entries
+// Workgroup (row block in x, m block folded into y and z): one column m per lane, rows i0..i0+7 uniform; S is symmetric, so the 8 entries
 // S[i0..i0+7, j] are read as S[j, i0..i0+7] (uniform). Each step: 1 divergent load, 8 uniform loads, 8 FMAs.
 struct MatParams { N: u32, M: u32, alpha: f32, accumulate: u32 }
 @group(0) @binding(0) var<uniform> mm: MatParams;
@@ -108,8 +117,8 @@ struct MatParams { N: u32, M: u32, alpha: f32, accumulate: u32 }
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 
 @compute @workgroup_size(64)
-fn sym_matmul(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let m = wid.y * 64u + lid;
+fn sym_matmul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let m = (wid.y + wid.z * nwg.y) * 64u + lid;
   let i0 = wid.x * 8u;   // row blocks vary fastest, so consecutive workgroups reuse the same columns of X from cache
   let last = mm.N - 1u;
   let mc = min(m, mm.M - 1u);

@@ -53,7 +53,7 @@ export function iterationPath(out: string, iter: number, scale?: number): string
  * Refuses, before any GPU work, an output path whose folder is missing or not writable (a file is created there
  * and removed again: permission bits alone do not tell, e.g. for root or a read-only mount).
  */
-export function checkWritable(flag: string, path: string): void {
+function checkWritable(flag: string, path: string): void {
   const dir = dirname(path) || '.';
   if (!existsSync(dir)) throw new PainterlyError(`${flag}: folder "${dir}" does not exist`);
   if (!statSync(dir).isDirectory()) throw new PainterlyError(`${flag}: "${dir}" is not a folder`);

@@ -3,7 +3,7 @@
 // (shaders/gram.wgsl). The M reduction is split into K chunks (partials) summed in a fixed order: deterministic.
 import source from '../../shaders/gram.wgsl';
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
-import { bind, type KernelSpec, type Step } from '../gpu/kernel.ts';
+import { bind, fold, type KernelSpec, type Step } from '../gpu/kernel.ts';
 import { createTensor, type Tensor } from '../gpu/tensor.ts';
 
 const file = 'shaders/gram.wgsl';
@@ -66,9 +66,10 @@ function gramSteps(gpu: Gpu, F: Tensor, G: Tensor, scale: number, what: string):
   const { K, chunk4, njb } = gramChunks(gpu, N, M, jw);
   const part = createTensor(gpu, [K, N, N], `${G.label}.partials`);
   const aligned = M % 4 === 0;
+  const [bx, bz] = fold(Math.ceil(N / ROWS) * njb); // blocks fold into x and z (y holds the chunks)
   return [
     bind(gpu, gramPartialSpec(aligned, jw), { F: F.buffer, part: part.buffer },
-      { N, M, M4: Math.ceil(M / 4), chunk4, njb }, [Math.ceil(N / ROWS) * njb, K, 1], `gram_partial ${G.label}`),
+      { N, M, M4: Math.ceil(M / 4), chunk4, njb }, [bx, K, bz], `gram_partial ${G.label}`),
     bind(gpu, gramReduceSpec, { rpart: part.buffer, G: G.buffer }, { N, K, scale }, Math.ceil((N * N) / 64), `gram_reduce ${G.label}`),
   ];
 }
@@ -86,8 +87,9 @@ export function symMatmul(gpu: Gpu, S: Tensor, X: Tensor, Y: Tensor, alpha: numb
   const [N, M] = featureDims(what, X);
   checkSquare(what, S, N);
   if (Y.size !== X.size) throw new PainterlyError(`${what}: expected output of ${X.size} values like [${X.shape}], got [${Y.shape}] (${Y.label})`);
+  const [my, mz] = fold(Math.ceil(M / 64)); // m blocks fold into y and z
   return bind(gpu, symMatmulSpec, { S: S.buffer, X: X.buffer, Y: Y.buffer }, { N, M, alpha, accumulate: accumulate ? 1 : 0 },
-    [Math.ceil(N / ROWS), Math.ceil(M / 64), 1], `sym_matmul ${Y.label}`);
+    [Math.ceil(N / ROWS), my, mz], `sym_matmul ${Y.label}`);
 }
 
 /** dF = (dG + dGᵀ) F, the gradient through G = F Fᵀ (scale 1; scale dG yourself otherwise). Overwrites dF. */

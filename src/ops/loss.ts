@@ -8,7 +8,7 @@ import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { bind, setUniforms, type KernelSpec, type Step } from '../gpu/kernel.ts';
 import { createTensor, type Tensor } from '../gpu/tensor.ts';
 import { featureDims, gramSteps, symMatmul } from './gram.ts';
-import { bindMatmul } from './matmul.ts';
+import { bindMatmul, MATMUL_COLS } from './matmul.ts';
 import { createScalars as createVectorScalars, vecAxpy } from './vector.ts';
 
 const file = 'shaders/loss.wgsl';
@@ -100,7 +100,9 @@ export function styleLoss(gpu: Gpu, a: { F: Tensor; A: Tensor; grad: Tensor; wei
       Math.ceil(T / 256), `style_diff ${a.F.label}`),
     finalStep(gpu, partial, T, a.scalars, a.slot, 0.25, `style ${a.F.label}`),
   ];
-  if (N % 4 === 0 && M % 4 === 0) {
+  // The blocked matmul's grid has M / 64 columns in x, unfolded: past 65,535 of them (M > 4.19 M, 2048x2048 at
+  // relu1_1) the folded symmetric product takes over.
+  if (N % 4 === 0 && M % 4 === 0 && Math.ceil(M / MATMUL_COLS) <= 65535) {
     // grad += (weight/(NM)) · D F as the blocked matmul into a scratch, then an axpy: 2-3x faster on lavapipe than
     // the symmetric product for N >= 128 (measured 143 vs 383 ms at N=512, M=4096; 360 vs 428 ms at 64x262144).
     const DF = createTensor(gpu, [N * M], `${a.F.label}.style.DF`);

@@ -5,7 +5,7 @@ import { bind, type BufferRef, type KernelSpec, type Step } from '../gpu/kernel.
 import type { Tensor } from '../gpu/tensor.ts';
 
 export const MATMUL_ROWS = 8; // ROWS in the shader
-const COLS = 64; // 16 threads x vec4
+export const MATMUL_COLS = 64; // 16 threads x vec4
 
 export const matmulSpec: KernelSpec = {
   file: 'shaders/matmul.wgsl', source, entry: 'matmul',
@@ -27,7 +27,7 @@ export function bindMatmul(gpu: Gpu, a: BufferRef, b: BufferRef, c: BufferRef, d
   }
   return bind(gpu, matmulSpec, { mm_a: a, mm_b: b, mm_c: c },
     { m: d.m, n: d.n, k: d.k, stride_a: d.m * d.k, stride_b: d.k * d.n, stride_c: d.m * d.n },
-    [Math.ceil(d.n / COLS), Math.ceil(d.m / MATMUL_ROWS), batch], label);
+    [Math.ceil(d.n / MATMUL_COLS), Math.ceil(d.m / MATMUL_ROWS), batch], label);
 }
 
 /** c = a b for tensors a [M,K], b [K,N], c [M,N] (K and N multiples of 4). */

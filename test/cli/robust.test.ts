@@ -166,6 +166,7 @@ test('Ctrl-C during the weights download stops it at once, keeps the partial fil
     assert.ok(interruptedAt > 0, `the download reached the data: ${r.err}`);
     assert.is(r.code, 130, r.err);
     assert.ok(stoppedAfter < 1500, `stopped ${stoppedAfter.toFixed(0)} ms after Ctrl-C`);
+    console.log(`  (download stopped ${stoppedAfter.toFixed(0)} ms after Ctrl-C)`);
     assert.not.ok(existsSync(out), 'the initial image is not written as --out');
     assert.match(r.err, /interrupted during the weights download \(the partial download is kept/);
     const part = readdirSync(cache).find((f) => f.endsWith('.part'));

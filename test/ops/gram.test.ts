@@ -50,6 +50,29 @@ test('the M reduction is split at large M and the result is bit-identical run to
   assert.equal([...a], [...b], 'identical');
 });
 
+// Grids past 65,535 workgroups in a dimension must fold: N = 2049 gives gram_partial 257² blocks and
+// gram_reduce / gram_symmetrize ceil(N²/64) = 65,601 workgroups; M = 4,194,307 gives sym_matmul ceil(M/64) = 65,537
+// column blocks (2048x2048 at relu1_1 has M = 4,194,304).
+for (const shape of [[2049, 1, 3], [3, 1, 4194307]]) {
+  test(`folded grids: gram and gramBackward match float64 at [${shape}]`, async () => {
+    const gpu = await testGpu();
+    const [N] = shape;
+    const M = shape[1] * shape[2];
+    assert.ok(Math.ceil(N / 8) ** 2 > 65535 || Math.ceil(M / 64) > 65535, 'a grid past 65535');
+    const F = t64(shape, randArray(N * M, nextSeed(), -1, 2));
+    const dG = t64([N, N], randArray(N * N, nextSeed()));
+    const gF = uploadTensor(gpu, F.data, shape, 'F');
+    const gdG = uploadTensor(gpu, dG.data, [N, N], 'dG');
+    const gG = createTensor(gpu, [N, N], 'G');
+    const gdF = createTensor(gpu, shape, 'dF');
+    poison(gpu, gG); poison(gpu, gdF);
+    run(gpu, [...gram(gpu, gF, gG, 0.5), ...gramBackward(gpu, gF, gdG, gdF)]);
+    await assertTensorClose(gpu, gG, ref.gram(F, 0.5).data, 1e-5, `gram [${shape}]`);
+    await assertTensorClose(gpu, gdF, ref.gramBackward(F, dG).data, 1e-5, `gramBackward [${shape}]`);
+    for (const t of [gF, gdG, gG, gdF]) t.buffer.destroy();
+  });
+}
+
 test('reference gramBackward matches finite differences', () => {
   const shape = [3, 2, 3];
   const F = t64(shape, randArray(18, nextSeed()));
