@@ -1,18 +1,18 @@
 // npm run bench:iteration — seconds per loss+gradient evaluation of the Gatys objective (full VGG19 up to relu5_1,
 // default layers), split into forward, losses and backward, at several image sizes; with the same evaluation in
 // PyTorch on the CPU measured side by side (bench/torch_iteration.py) when python3-torch is installed.
-// Flags: --sizes 64,128,256,512  --runs N  --no-torch  --json FILE
+// Flags: --sizes 64,128,256,512  --runs N  --no-torch  --json FILE  --backbone vgg19|vgg19-16x (the PyTorch reference is VGG19's)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { openDawnGpu } from '../src/gpu/dawn.ts';
 import { createTensor, readTensor, uploadTensor, writeTensor } from '../src/gpu/tensor.ts';
 import { createLbfgs } from '../src/optim/lbfgs.ts';
-import { layersUpTo } from '../src/nets/executor.ts';
-import { createVgg19, VGG19 } from '../src/nets/vgg19.ts';
+import { createNetwork, layerShapes, layersUpTo } from '../src/nets/executor.ts';
+import { getBackbone } from '../src/nets/backbones.ts';
+import { loadBackboneWeights } from '../src/weights/backbone-weights.ts';
 import { GatysObjective, type LossConfig } from '../src/style/objective.ts';
 import { contentTargets, styleTargets } from '../src/style/targets.ts';
-import { loadVgg19Weights } from '../src/weights/vgg19-weights.ts';
 import { table, timeSteps } from './harness.ts';
 
 const args = process.argv.slice(2);
@@ -23,20 +23,25 @@ const flag = (name: string, def: string) => {
 const sizes = flag('sizes', '64,128,256,512').split(',').map(Number);
 const runs = Number(flag('runs', '3'));
 const jsonPath = flag('json', 'bench/results/iteration.json');
-const withTorch = !args.includes('--no-torch');
+const backbone = getBackbone(flag('backbone', 'vgg19'));
+const pooling = backbone.defaults.pooling;
+const withTorch = !args.includes('--no-torch') && backbone.name === 'vgg19';
 
 const cfg: LossConfig = {
   contentLayers: ['relu4_2'], styleLayers: ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'],
   styleLayerWeights: [0.2, 0.2, 0.2, 0.2, 0.2], contentWeight: 1, styleWeight: 1e3, tvWeight: 1, normalization: 'paper',
 };
 
-/** 2·Cin·Cout·9·H·W summed over the convolutions up to relu5_1. */
+/** 2·Cin·Cout·k²·H·W summed over the convolutions up to relu5_1. */
 function forwardConvFlops(h: number, w: number): number {
+  const shapes = layerShapes(backbone.desc, h, w, 'relu5_1');
   let flops = 0;
   let cin = 3;
-  for (const l of layersUpTo(VGG19, 'relu5_1')) {
-    if (l.op === 'pool') { h = Math.floor(h / 2); w = Math.floor(w / 2); }
-    if (l.op === 'conv') { flops += 2 * cin * l.cout * 9 * h * w; cin = l.cout; }
+  for (const l of layersUpTo(backbone.desc, 'relu5_1')) {
+    if (l.op !== 'conv') continue;
+    const [c, H, W] = shapes.get(l.name)!;
+    flops += 2 * cin * c * l.k * l.k * H * W;
+    cin = c;
   }
   return flops;
 }
@@ -59,7 +64,8 @@ function torchTimes(): Map<number, number> {
 
 const gpu = await openDawnGpu();
 console.log(`adapter: ${gpu.describe()}; storage binding limit ${(gpu.maxBindingBytes / 2 ** 20).toFixed(0)} MiB`);
-const net = createVgg19(gpu, await loadVgg19Weights('random:1', { upTo: 'conv5_1', onMessage: () => {} }));
+console.log(`backbone: ${backbone.name} (random weights: the timing does not depend on them), ${pooling} pooling`);
+const net = createNetwork(gpu, backbone.desc, await loadBackboneWeights(backbone.name, 'random:1', { upTo: 'relu5_1', onMessage: () => {} }));
 const rows: (string | number)[][] = [];
 const results: Record<string, unknown>[] = [];
 let lbfgsOverhead: Record<string, unknown> | undefined;
@@ -70,9 +76,9 @@ for (const size of sizes) {
   try {
     const content = img();
     const style = img();
-    const P = contentTargets(gpu, net, content, cfg.contentLayers, 'avg');
-    const A = await styleTargets(gpu, net, [style], [1], cfg.styleLayers, 'avg', size, size);
-    obj = new GatysObjective(gpu, net, size, size, 'avg', cfg, { content: P, style: A });
+    const P = contentTargets(gpu, net, content, cfg.contentLayers, pooling);
+    const A = await styleTargets(gpu, net, [style], [1], cfg.styleLayers, pooling, size, size);
+    obj = new GatysObjective(gpu, net, size, size, pooling, cfg, { content: P, style: A });
   } catch (e) {
     console.log(`${size}: skipped (${(e as Error).message})`);
     continue;
