@@ -48,7 +48,7 @@ export const STYLIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--lr', key: 'lr', kind: 'number', arg: 'X', help: 'step size (pixels in [0,1])', def: `${DEFAULT_LR.lbfgs} for lbfgs, ${DEFAULT_LR.adam} for adam, ${DEFAULT_LR.sgd} for sgd` },
   { flag: '--iters', key: 'iters', kind: 'number', arg: 'N', help: 'iterations (per scale)', def: String(DEFAULT_ITERS) },
   { flag: '--lbfgs-history', key: 'lbfgsHistory', kind: 'number', arg: 'N', help: 'L-BFGS correction pairs kept', def: String(DEFAULT_LBFGS_HISTORY) },
-  { flag: '--line-search', key: 'lineSearch', kind: 'string', arg: 'none|strong-wolfe', help: 'L-BFGS line search', def: DEFAULT_LINE_SEARCH },
+  { flag: '--line-search', key: 'lineSearch', kind: 'string', arg: 'none|strong-wolfe', help: 'L-BFGS line search', def: `${DEFAULT_LINE_SEARCH} (vgg19-16x: ${w16.lineSearch})` },
   { flag: '--preserve-colors', key: 'preserveColors', kind: 'string', arg: 'none|luminance|histogram', help: 'keep the content\'s colours: transfer luminance only, or match the style\'s colour histogram to the content first', def: DEFAULT_PRESERVE_COLORS },
   { flag: '--method', key: 'method', kind: 'string', arg: 'gatys|wct|adain', help: 'gatys: optimise the image; wct, adain: one feed-forward pass (real time)', def: 'gatys' },
   { flag: '--model', key: 'model', kind: 'string', arg: 'NAME|DIR', help: 'wct/adain: wct-16x or adain (downloaded and cached), or a folder laid out like upstream', def: 'wct-16x' },

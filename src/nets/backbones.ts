@@ -11,6 +11,8 @@ export interface BackboneDefaults {
   contentLayers: string[];
   styleLayers: string[];
   pooling: 'max' | 'avg';
+  /** L-BFGS line search: the paper's weights on vgg19-16x need strong-Wolfe (a plain step diverges past β ≈ 1e4). */
+  lineSearch: 'none' | 'strong-wolfe';
   /** α, β, γ for --loss-normalization paper and scale-free. */
   paper: { contentWeight: number; styleWeight: number; tvWeight: number };
   scaleFree: { contentWeight: number; styleWeight: number; tvWeight: number };
@@ -58,7 +60,7 @@ export const BACKBONES: Record<BackboneName, Backbone> = {
     tensorName: (l) => VGG19_NAMES.get(l)!,
     featureLayers: convAndRelu(VGG19),
     defaults: {
-      contentLayers: ['relu4_2'], styleLayers: DEFAULT_STYLE, pooling: 'avg',
+      contentLayers: ['relu4_2'], styleLayers: DEFAULT_STYLE, pooling: 'avg', lineSearch: 'none',
       paper: { contentWeight: 1, styleWeight: 3e7, tvWeight: 2e3 },
       scaleFree: { contentWeight: 1, styleWeight: 15, tvWeight: 250 },
     },
@@ -71,9 +73,9 @@ export const BACKBONES: Record<BackboneName, Backbone> = {
     featureLayers: convAndRelu(VGG19_16X).filter((l) => l !== 'conv0'),
     // Tuned by looking at real output with the trained encoder (see docs/backbones.md).
     defaults: {
-      contentLayers: ['relu4_2'], styleLayers: DEFAULT_STYLE, pooling: 'max',
-      paper: { contentWeight: 1, styleWeight: 1e3, tvWeight: 10 },
-      scaleFree: { contentWeight: 1, styleWeight: 15, tvWeight: 250 },
+      contentLayers: ['relu4_2'], styleLayers: DEFAULT_STYLE, pooling: 'max', lineSearch: 'strong-wolfe',
+      paper: { contentWeight: 1, styleWeight: 4e5, tvWeight: 10 },
+      scaleFree: { contentWeight: 1, styleWeight: 1, tvWeight: 5 },
     },
     pretrained: 'the wct-16x level-5 encoder (Wang et al. CVPR 2020, Collaborative Distillation)',
   },

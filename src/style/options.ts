@@ -317,7 +317,7 @@ export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = 
     lr: number('lr', DEFAULT_LR[optimizer], positive, 'a positive number'),
     iters: number('iters', DEFAULT_ITERS, posInt, 'a positive integer'),
     lbfgsHistory: number('lbfgsHistory', DEFAULT_LBFGS_HISTORY, posInt, 'a positive integer'),
-    lineSearch: oneOf('lineSearch', DEFAULT_LINE_SEARCH, ['none', 'strong-wolfe'] as const),
+    lineSearch: oneOf('lineSearch', bb.defaults.lineSearch, ['none', 'strong-wolfe'] as const),
     seed: number('seed', DEFAULT_SEED, (v) => nonNegInt(v) && v <= 0xffffffff, 'an integer from 0 to 4294967295'),
     preserveColors: oneOf('preserveColors', DEFAULT_PRESERVE_COLORS, ['none', 'luminance', 'histogram'] as const),
     scales,
