@@ -53,6 +53,8 @@ test('every flag maps onto its option, in both spellings', () => {
     ['--print-every', '0', 'printEvery', 0],
     ['--log', 'run.jsonl', 'log', 'run.jsonl'],
     ['--loss-normalization', 'scale-free', 'lossNormalization', 'scale-free'],
+    ['--backbone', 'vgg19-16x', 'backbone', 'vgg19-16x'],
+    ['--method', 'gatys', 'method', 'gatys'],
   ];
   for (const [flag, value, key, want] of values) {
     assert.equal(parse(flag, value)[key], want, `${flag} ${value}`);
@@ -68,8 +70,16 @@ test('every flag maps onto its option, in both spellings', () => {
   assert.is(parse('--scales', '256,512').size, 512);
   assert.is(parse('--init', 'my start.png').init, 'my start.png');
   assert.is(parse('--content-weight', '-0').contentWeight, -0);
+  // the feed-forward flags (they need --method wct or adain)
+  const ff: [string, string, keyof StylizeOptions, unknown][] = [
+    ['--model', 'adain', 'model', 'adain'], ['--alpha', '0.3', 'alpha', 0.3], ['--levels', '4,2', 'levels', [4, 2]], ['--style-size', '300', 'styleSize', 300],
+  ];
+  for (const [flag, value, key, want] of ff) assert.equal(parse('--method', 'wct', `${flag}=${value}`)[key], want, `${flag}=${value}`);
+  assert.is(parse('--method', 'wct').alpha, 0.6, 'WCT default alpha');
+  assert.is(parse('--method', 'adain').alpha, 1, 'AdaIN default alpha');
+  assert.is(parse('--backbone', 'vgg19-16x').lineSearch, 'strong-wolfe', 'vgg19-16x defaults');
   // every option (but content/style/out, covered above) has a flag tested here
-  const covered = new Set<string>([...values.map((v) => v[2]), 'verbose', 'styleLayerWeights', 'styleBlendWeights', 'scales', 'content', 'style', 'out']);
+  const covered = new Set<string>([...values.map((v) => v[2]), ...ff.map((v) => v[2]), 'verbose', 'styleLayerWeights', 'styleBlendWeights', 'scales', 'content', 'style', 'out']);
   for (const k of STYLIZE_OPTION_KEYS) assert.ok(covered.has(k), `option ${k} has a tested flag`);
 });
 
@@ -79,7 +89,7 @@ test('help', () => {
   const h = stylizeHelp();
   for (const f of STYLIZE_FLAGS) assert.ok(h.includes(f.flag + ' ') || h.includes(f.flag + '\n'), `help lists ${f.flag}`);
   for (const f of STYLIZE_FLAGS) if (!['content', 'style', 'out', 'verbose', 'help'].includes(f.key)) assert.ok(f.def !== undefined, `${f.flag} shows a default`);
-  for (const d of ['(default: 512)', '(default: avg)', '(default: lbfgs)', '(default: 500)', '(default: relu4_2)', '(default: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1)', '(default: pretrained)', '(default: 10)', '(default: none)']) {
+  for (const d of ['(default: 512)', '(default: avg', '(default: lbfgs)', '(default: 500)', '(default: relu4_2)', '(default: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1)', '(default: pretrained)', '(default: 10)', '(default: none)']) {
     assert.ok(h.includes(d), `help shows ${d}`);
   }
   // every option key has exactly one flag
@@ -104,7 +114,7 @@ test('unknown options, positionals, missing and repeated values', () => {
 
 test('bad values name the flag and what is allowed', () => {
   rejects([...req, '--pooling', 'maxx'], /^--pooling: expected max or avg, got "maxx"$/);
-  rejects([...req, '--style-layers', 'relu1_1,relu6_1'], /^--style-layers: unknown layer "relu6_1"; valid: conv1_1\.\.conv5_4 and relu1_1\.\.relu5_4/);
+  rejects([...req, '--style-layers', 'relu1_1,relu6_1'], /^--style-layers: unknown layer "relu6_1" for backbone vgg19; valid: conv1_1, relu1_1, /);
   rejects([...req, '--iters', 'ten'], /^--iters: expected a positive integer, got "ten"$/);
   rejects([...req, '--iters', '1.5'], /^--iters: expected a positive integer, got 1\.5$/);
   rejects([...req, '--iters', '0'], /^--iters: expected a positive integer, got 0$/);

@@ -50,7 +50,7 @@ test('--backbone vgg19-16x --weights FILE.pth runs Gatys on the real encoder', a
   if (!needModels()) return;
   const out = join(dir, 'gatys16x.png');
   const r = await cli('stylize', '--backbone', 'vgg19-16x', '--weights', join(models, 'wct_se_16x_new/20191109-211322_E20.pth'),
-    '--content', content, '--style', style, '--size', '48', '--iters', '3', '--init', 'content', '--out', out, '--print-every', '0');
+    '--content', content, '--style', style, '--size', '64', '--iters', '3', '--init', 'content', '--out', out, '--print-every', '0');
   assert.is(r.code, 0, r.err);
   assert.match(r.err, /vgg19-16x weights from/);
   assert.ok(existsSync(out));
