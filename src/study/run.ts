@@ -238,9 +238,7 @@ async function runOne(
   hooks.onProgress?.({ ...ev, state: 'start' });
   const lines: string[] = [];
   const w0 = performance.now();
-  const r = await painterly.stylize({
-    ...o,
-    out: undefined, log: undefined, saveEvery: 0,
+  const r = await painterly.stylizeResolved({ ...o, out: undefined, log: undefined, saveEvery: 0 }, {
     onEvaluation: (e) => lines.push(JSON.stringify(e)),
     onProgress: (p) => hooks.onProgress?.({ ...ev, state: 'progress', progress: p }),
     onMessage: (m) => hooks.onMessage?.(`${exp.name}/${run.id}: ${m}`),

@@ -9,8 +9,7 @@ import { FF_MODELS, type FeedForwardModelSpec } from './ff-models.ts';
 
 /** Which model a folder holds, from its files. */
 async function modelOfDir(dir: string): Promise<FeedForwardModelSpec> {
-  const { existsSync } = await import('node:fs');
-  const { join } = await import('node:path');
+  const { existsSync, join } = await import('../weights/cache-node.ts');
   if (!existsSync(dir)) throw new PainterlyError(`--model: "${dir}" is neither a model name (${Object.keys(FF_MODELS).join(', ')}) nor an existing folder`);
   for (const spec of Object.values(FF_MODELS)) {
     if (existsSync(join(dir, spec.files[0]))) {
@@ -34,8 +33,7 @@ export async function loadFeedForwardModel(gpu: Gpu, spec: string, opts: Omit<Mo
     dir = spec;
     model = await modelOfDir(dir);
   }
-  const { join } = await import('node:path');
-  const { openFileSource } = await import('../weights/cache-node.ts');
+  const { openFileSource, join } = await import('../weights/cache-node.ts');
   return FeedForwardModel.load(gpu, model, async (file, desc, names) => {
     const src = await openFileSource(join(dir, file));
     try {

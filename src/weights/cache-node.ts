@@ -1,6 +1,7 @@
 // The Node side of weight loading: the cache directory as a WeightStore, and local files as ByteSources.
 // Kept apart from the rest of src/weights so that browser bundles need not touch node:fs.
 import { mkdir, open, readFile, rename, rm, stat, appendFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { PainterlyError } from '../gpu/device.ts';
@@ -13,6 +14,9 @@ export function defaultCacheDir(env: Record<string, string | undefined> = proces
   if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'painterly');
   return join(homedir(), '.cache', 'painterly');
 }
+
+/** Re-exported for modules that must not import node: themselves (they are part of browser bundles). */
+export { existsSync, join };
 
 const isMissing = (e: unknown) => (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 
