@@ -4,7 +4,8 @@
 //   node scripts/build.mjs web        only the page (npm run web)
 //   node scripts/build.mjs --serve [--port N]   the page, rebuilt on change and served on 127.0.0.1 (npm run serve)
 // .wgsl files are bundled as text. The browser bundles must not pull in Node-only modules: cache-node.ts and
-// node-io.ts (reached only through dynamic imports on Node-only paths) are replaced by a stub that throws.
+// node-io.ts (reached only through dynamic imports on Node-only paths) are replaced by a stub that throws, and so are
+// Node's built-in modules (node:fs, node:path: dynamic imports on the Node-only paths of e.g. ff-load.ts).
 import { cp, mkdir, readdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -14,7 +15,7 @@ import * as esbuild from 'esbuild';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const at = (...p) => join(root, ...p);
 
-const NODE_ONLY = /(^|[\\/])(cache-node|node-io)\.ts$/;
+const NODE_ONLY = /(^|[\\/])(cache-node|node-io)\.ts$|^node:/;
 const nodeOnlyStub = {
   name: 'node-only-stub',
   setup(build) {

@@ -13,6 +13,16 @@ export { VGG19_URL, type LoadOptions, type WeightStore } from './weights/vgg19-w
 export { IdbStore, blobSource } from './weights/store-browser.ts';
 export { MemoryStore };
 export { bytesSource, type ByteSource } from './weights/safetensors.ts';
+// Feed-forward methods in a page: models from the table cached in a WeightStore, or a picked folder; a session
+// that encodes a style once and re-decodes a new α (web/app.ts uses these).
+export { FeedForwardSession, type SessionCounters } from './style/ff-session.ts';
+export {
+  fetchModelFiles, loadModelFromFiles, mirroredModel, modelFromPickedFiles, sourcesLoadNet, type BrowserModelFetchOptions,
+  type ModelFiles, type PickedFile,
+} from './style/ff-load-browser.ts';
+export { FF_MODELS, type FeedForwardModelSpec } from './style/ff-models.ts';
+export { FeedForwardModel, encodeStyle, stylizeFeedForward, type EncodedStyle, type FeedForwardMethod } from './style/feedforward.ts';
+export { MODELS, type ModelSpec } from './weights/models.ts';
 
 /** Where WebGPU is available, for messages. */
 export const WEBGPU_HELP =

@@ -1,11 +1,16 @@
-// The web page: pick two images and options, run Painterly on WebGPU, watch the preview and loss, download a PNG.
-// State for tests and curious users is mirrored on <body data-state> and on window.painterlyPage.
+// The web page: pick two images and a method, run Painterly on WebGPU, download a PNG. Gatys et al.: watch the
+// preview and the loss fall. WCT / AdaIN (feed-forward): the result in one pass, an α slider that re-decodes without
+// re-encoding the style, and a webcam mode. State for tests and curious users is mirrored on <body data-state> and on
+// window.painterlyPage.
 import {
   createPainterly, blobSource, decodeImage, fitLongestSide, fromRgba, sniffFormat, toRgba, webgpuUnavailableReason,
-  type EvaluationRecord, type Painterly, type PainterlyResult, type ProgressInfo, type RgbImage,
+  FeedForwardSession, FF_MODELS, fetchModelFiles, IdbStore, loadModelFromFiles, matchColorHistogram, MemoryStore,
+  modelFromPickedFiles, transferLuminance,
+  type EvaluationRecord, type FeedForwardModelSpec, type ModelFiles, type Painterly, type PainterlyResult, type ProgressInfo,
+  type RgbImage, type SessionCounters, type WeightStore,
 } from '../src/browser.ts';
 import { noiseImage } from '../src/style/engine.ts';
-import { DEFAULT_LR, type OptimizerName } from '../src/style/options.ts';
+import { DEFAULT_ALPHA, DEFAULT_LR, type OptimizerName } from '../src/style/options.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const num = (id: string) => Number($<HTMLInputElement>(id).value);
@@ -19,7 +24,8 @@ const PRESETS = [
   { file: 'woman-with-hat-matisse.jpg', title: 'Woman with a Hat (Matisse)' },
 ];
 
-type State = 'loading' | 'unsupported' | 'ready' | 'running' | 'done' | 'stopped' | 'error';
+type State = 'loading' | 'unsupported' | 'ready' | 'running' | 'done' | 'stopped' | 'error' | 'webcam';
+type FFMethod = 'wct' | 'adain';
 
 /** What the page knows, readable from devtools and tests. */
 const page = {
@@ -30,6 +36,26 @@ const page = {
   result: undefined as PainterlyResult | undefined,
   previews: 0,
   error: undefined as string | undefined,
+  /** Bumped whenever an image is (re)chosen: part of the feed-forward caches' keys. */
+  imageVersion: { content: 0, style: 0 },
+  /** Feed-forward runs: what the last one did, and the session's counters (styles encoded, encoder/decoder passes). */
+  ff: {
+    method: undefined as FFMethod | undefined,
+    levels: [] as number[],
+    model: undefined as string | undefined,
+    /** Milliseconds of the last run (style encoding included when it happened) and of its style encoding. */
+    ms: 0,
+    styleMs: 0,
+    alpha: NaN,
+    /** Slider moves that re-decoded the shown result. */
+    alphaRuns: 0,
+    /** 'cached features' (one level: only transform + decode) or 'chain' (every level, style reused). */
+    alphaMode: undefined as 'cached features' | 'chain' | undefined,
+    counters: { styleEncodes: 0, contentEncodes: 0, decodes: 0 } as SessionCounters,
+    webcamFrames: 0,
+    webcamFps: 0,
+    modelRequests: 0,
+  },
 };
 (window as unknown as { painterlyPage: typeof page }).painterlyPage = page;
 
@@ -41,11 +67,17 @@ let weightsProgress: ((bytes: number, total: number) => void) | undefined;
 function setState(s: State): void {
   page.state = s;
   document.body.dataset.state = s;
-  const running = s === 'running';
-  $<HTMLButtonElement>('start').disabled = running || !painterly || !page.images.content || !page.images.style;
-  $<HTMLButtonElement>('stop').disabled = !running;
-  $<HTMLButtonElement>('download').disabled = running || !page.result;
+  const busy = s === 'running' || s === 'webcam';
+  const images = !!painterly && !!page.images.content && !!page.images.style;
+  $<HTMLButtonElement>('start').disabled = busy || !images;
+  $<HTMLButtonElement>('stop').disabled = !busy;
+  $<HTMLButtonElement>('download').disabled = busy || !page.result;
+  const cam = $<HTMLButtonElement>('webcam');
+  cam.disabled = s === 'running' || !painterly || !page.images.style;
+  cam.textContent = s === 'webcam' ? 'Stop webcam' : 'Start webcam';
 }
+
+const method = () => val('method') as 'gatys' | FFMethod;
 
 function log(m: string): void {
   const el = $('log');
@@ -91,13 +123,14 @@ async function setImage(role: 'content' | 'style', blob: Blob, name: string): Pr
   try {
     const img = await decodeBlob(blob, name);
     page.images[role] = img;
+    page.imageVersion[role]++;
     draw($<HTMLCanvasElement>(`${role}-thumb`), fitLongestSide(img, Math.min(360, Math.max(img.width, img.height))));
     $(`${role}-meta`).textContent = `${name}: ${img.width}×${img.height}`;
   } catch (e) {
     $(`${role}-meta`).textContent = `${name}: ${(e as Error).message}`;
     log(`${role}: ${(e as Error).message}`);
   }
-  setState(page.state === 'running' ? 'running' : painterly ? 'ready' : page.state);
+  setState(page.state === 'running' || page.state === 'webcam' ? page.state : painterly ? 'ready' : page.state);
 }
 
 async function loadPreset(role: 'content' | 'style', file: string): Promise<void> {
@@ -177,6 +210,8 @@ function showStats(p: ProgressInfo | undefined, extra = ''): void {
 }
 
 async function start(): Promise<void> {
+  const m = method();
+  if (m !== 'gatys') return startFeedForward(m);
   const { content, style } = page.images;
   if (!painterly || !content || !style) return;
   let weights: string;
@@ -272,13 +307,282 @@ function download(): void {
   }, 'image/png');
 }
 
+// ---- feed-forward methods (WCT, AdaIN) ---------------------------------------------------------------------
+
+/** Downloaded model files live next to the VGG19 weights (IndexedDB), named <model>/<path>. */
+let modelStore: WeightStore | undefined;
+/** Models on the GPU with their sessions, by model choice (a table name, or the picked folder's identity). */
+const sessions = new Map<string, Promise<FeedForwardSession>>();
+let picked: { spec: FeedForwardModelSpec; files: ModelFiles; folder: string; key: string } | undefined;
+/** The shown feed-forward result, which the α slider re-decodes. */
+let shown: { session: FeedForwardSession; content: RgbImage; contentKey: string; method: FFMethod; levels: number[]; luminance: boolean } | undefined;
+let webcam: { stop: boolean } | undefined;
+
+function modelChoice(): string {
+  return (document.querySelector('input[name=ff-model]:checked') as HTMLInputElement).value;
+}
+
+/** The session of the chosen model, loading the model (and downloading it once) the first time. */
+function ffSession(): Promise<FeedForwardSession> {
+  const choice = modelChoice();
+  const gpu = painterly!.gpu;
+  let key: string;
+  let load: () => Promise<FeedForwardSession>;
+  if (choice === 'folder') {
+    const p = picked;
+    if (!p) return Promise.reject(new Error('choose a model folder (laid out like upstream\'s), or another model'));
+    key = p.key;
+    load = async () => new FeedForwardSession(gpu, await loadModelFromFiles(gpu, p.spec, p.files, `${p.spec.name} from the folder ${p.folder}`));
+  } else {
+    key = choice;
+    load = async () => {
+      // ?model-url=URL: a mirror of the model folders (URL/<model>/<path>); the table's sha256s still apply.
+      const mirror = new URLSearchParams(location.search).get('model-url');
+      const store = modelStore!;
+      const files = await fetchModelFiles(choice, {
+        store, baseUrl: mirror ? `${mirror.replace(/\/$/, '')}/${choice}/` : undefined, onMessage: log,
+        fetch: (input, init) => { page.ff.modelRequests++; return fetch(input, init); },
+        onProgress: (p) => showStats(undefined, `Downloading ${choice}: ${p.file} (${(p.bytes / 1e6).toFixed(1)} of ${(p.total / 1e6).toFixed(1)} MB)`),
+      });
+      return new FeedForwardSession(gpu, await loadModelFromFiles(gpu, FF_MODELS[choice], files, `${choice} (${store instanceof IdbStore ? 'cached in IndexedDB' : 'in memory'})`));
+    };
+  }
+  let s = sessions.get(key);
+  if (!s) {
+    s = load();
+    sessions.set(key, s);
+    s.catch(() => sessions.delete(key));
+  }
+  return s;
+}
+
+function parseLevels(spec: FeedForwardModelSpec, m: FFMethod): number[] {
+  const text = val('levels').trim();
+  if (!text) return spec.defaultLevels[m];
+  const levels = text.split(/[\s,]+/).map(Number);
+  const bad = levels.find((k) => !spec.levels.includes(k));
+  if (bad !== undefined || levels.some((k, i) => levels.indexOf(k) !== i)) {
+    throw new Error(`levels "${text}": expected distinct levels of ${spec.name}, from ${spec.levels.join(', ')}`);
+  }
+  return levels;
+}
+
+const alphaValue = () => num('alpha');
+
+/** Clamped (and, with "luminance only", the content's luminance put back), drawn, and kept for Download. */
+function showFeedForward(out: RgbImage, content: RgbImage, luminance: boolean, source: string, seconds: number): void {
+  if (luminance) out = transferLuminance(out, content);
+  const data = out.data.map((v) => Math.min(1, Math.max(0, v)));
+  const img = { width: out.width, height: out.height, data };
+  draw($<HTMLCanvasElement>('preview'), img);
+  page.result = {
+    image: img, terms: undefined, iterations: 0, stopped: 'done', seconds,
+    rgba: toRgba(img), width: img.width, height: img.height, weights: source,
+  };
+}
+
+function ffStats(text: string): void {
+  const el = $('stats');
+  el.dataset.ms = String(page.ff.ms);
+  el.textContent = text;
+}
+
+const NAMES: Record<FFMethod, string> = { wct: 'WCT', adain: 'AdaIN' };
+
+/** One feed-forward pass: the style encoded once (kept for the slider, other contents and the webcam), then the content. */
+async function startFeedForward(m: FFMethod): Promise<void> {
+  const { content, style } = page.images;
+  if (!painterly || !content || !style) return;
+  const size = num('size');
+  const pc = val('preserve-colors');
+  page.error = undefined;
+  setState('running');
+  showStats(undefined, 'Loading the model…');
+  try {
+    const session = await ffSession();
+    const levels = parseLevels(session.model.spec, m);
+    const c = fitLongestSide(content, size);
+    let s = fitLongestSide(style, size);
+    // "match histogram": the style's colours moved to the content's before encoding (so the style depends on the content).
+    if (pc === 'histogram') s = matchColorHistogram(s, c);
+    const styleKey = `style ${page.imageVersion.style} at ${size}${pc === 'histogram' ? ` matched to content ${page.imageVersion.content}` : ''}`;
+    const contentKey = `content ${page.imageVersion.content} at ${size}`;
+    page.ff.counters = session.counters;
+    const t0 = performance.now();
+    const encodes = session.counters.styleEncodes;
+    await session.useStyle(styleKey, m, [s], [1], levels);
+    const t1 = performance.now();
+    const alpha = alphaValue();
+    const out = await session.stylize(c, alpha, contentKey);
+    const secs = (performance.now() - t0) / 1000;
+    shown = { session, content: c, contentKey, method: m, levels, luminance: pc === 'luminance' };
+    showFeedForward(out, c, pc === 'luminance', session.model.source, secs);
+    Object.assign(page.ff, {
+      method: m, levels, model: session.model.source, ms: secs * 1000, styleMs: t1 - t0, alpha,
+      alphaMode: levels.length === 1 ? 'cached features' : 'chain',
+    });
+    const styleNote = session.counters.styleEncodes > encodes ? `style encoded in ${((t1 - t0) / 1000).toFixed(2)} s` : 'style reused';
+    const line = `${NAMES[m]}, levels ${levels.join(',')} at ${c.width}×${c.height}: ${secs.toFixed(2)} s (${styleNote}) · α ${alpha.toFixed(2)} · ${session.model.source}`;
+    ffStats(`${line}. Move α to re-decode (${levels.length === 1 ? 'from the cached content features' : 'every level again, same encoded style'}).`);
+    log(line);
+    setState('done');
+  } catch (e) {
+    page.error = (e as Error).message;
+    log(`error: ${page.error}`);
+    showStats(undefined, `Error: ${page.error}`);
+    setState('error');
+  }
+}
+
+let alphaPending: number | undefined;
+let alphaBusy = false;
+
+/** The α slider: re-decodes the shown result (no style encoding; with one level no encoding at all). */
+async function onAlpha(): Promise<void> {
+  $('alpha-value').textContent = alphaValue().toFixed(2);
+  if (!shown || page.state !== 'done' && !alphaBusy) return;
+  alphaPending = alphaValue();
+  if (alphaBusy) return;
+  alphaBusy = true;
+  setState('running');
+  try {
+    while (alphaPending !== undefined) {
+      const a = alphaPending;
+      alphaPending = undefined;
+      const t0 = performance.now();
+      const out = await shown.session.stylize(shown.content, a, shown.contentKey);
+      const secs = (performance.now() - t0) / 1000;
+      showFeedForward(out, shown.content, shown.luminance, shown.session.model.source, secs);
+      page.ff.alpha = a;
+      page.ff.ms = secs * 1000;
+      page.ff.alphaRuns++;
+      ffStats(`${NAMES[shown.method]}, levels ${shown.levels.join(',')}: α ${a.toFixed(2)} re-decoded in ${secs.toFixed(2)} s ` +
+        `(${shown.levels.length === 1 ? 'from the cached content features' : 'every level again, same encoded style'}).`);
+    }
+    setState('done');
+  } catch (e) {
+    page.error = (e as Error).message;
+    log(`error: ${page.error}`);
+    setState('error');
+  } finally {
+    alphaBusy = false;
+  }
+}
+
+const nextFrame = () => new Promise<void>((r) => requestAnimationFrame(() => r()));
+
+/** Webcam: frames drawn to a canvas at a modest size, stylised with the style encoded once, shown live. */
+async function startWebcam(): Promise<void> {
+  const style = page.images.style;
+  if (!painterly || !style) return;
+  const m = method();
+  if (m === 'gatys') { log('the webcam needs a feed-forward method (WCT or AdaIN)'); return; }
+  if (!navigator.mediaDevices?.getUserMedia) { log('this browser gives this page no camera (navigator.mediaDevices is missing; https needed?)'); return; }
+  const cam = { stop: false };
+  webcam = cam;
+  page.ff.webcamFrames = 0;
+  page.ff.webcamFps = 0;
+  page.error = undefined;
+  setState('webcam');
+  const video = $<HTMLVideoElement>('webcam-video');
+  let stream: MediaStream | undefined;
+  try {
+    showStats(undefined, 'Loading the model…');
+    const session = await ffSession();
+    page.ff.counters = session.counters;
+    const levels = parseLevels(session.model.spec, m);
+    const size = num('size');
+    await session.useStyle(`style ${page.imageVersion.style} at ${size}`, m, [fitLongestSide(style, size)], [1], levels);
+    showStats(undefined, 'Asking for the camera…');
+    stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+    video.srcObject = stream;
+    video.hidden = false;
+    await video.play();
+    const grab = document.createElement('canvas');
+    const ctx = grab.getContext('2d', { willReadFrequently: true })!;
+    const t0 = performance.now();
+    while (!cam.stop) {
+      if (!video.videoWidth) { await nextFrame(); continue; }
+      const side = Math.max(16, Math.floor(num('webcam-size')) || 160);
+      const k = side / Math.max(video.videoWidth, video.videoHeight);
+      const w = Math.max(16, Math.round(video.videoWidth * k)), h = Math.max(16, Math.round(video.videoHeight * k));
+      if (grab.width !== w || grab.height !== h) { grab.width = w; grab.height = h; }
+      ctx.drawImage(video, 0, 0, w, h);
+      const frame = fromRgba(ctx.getImageData(0, 0, w, h).data, w, h);
+      const out = await session.stylize(frame, alphaValue());
+      if (cam.stop) break;
+      showFeedForward(out, frame, val('preserve-colors') === 'luminance', session.model.source, 0);
+      page.ff.webcamFrames++;
+      page.ff.webcamFps = page.ff.webcamFrames / ((performance.now() - t0) / 1000);
+      showStats(undefined, `Webcam: ${NAMES[m]}, levels ${levels.join(',')} at ${w}×${h}, ${page.ff.webcamFps.toFixed(1)} frames/s ` +
+        `(${page.ff.webcamFrames} frames; style encoded once)`);
+      await nextFrame();
+    }
+    log(`webcam stopped after ${page.ff.webcamFrames} frames (${page.ff.webcamFps.toFixed(1)} frames/s)`);
+    setState(page.result ? 'done' : 'ready');
+  } catch (e) {
+    const err = e as Error;
+    page.error = err.name === 'NotAllowedError' ? 'the camera was not allowed' : err.name === 'NotFoundError' ? 'no camera found' : err.message;
+    log(`webcam: ${page.error}`);
+    showStats(undefined, `Webcam: ${page.error}`);
+    setState('error');
+  } finally {
+    for (const t of stream?.getTracks() ?? []) t.stop();
+    video.srcObject = null;
+    video.hidden = true;
+    shown = undefined; // the preview now shows a frame: the slider has nothing to re-decode
+    webcam = undefined;
+  }
+}
+
+async function pickFolder(input: HTMLInputElement): Promise<void> {
+  const files = Array.from(input.files ?? []);
+  const meta = $('ff-meta');
+  try {
+    const found = modelFromPickedFiles(files.map((f) => {
+      const path = (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name;
+      return { path, source: blobSource(f, path) };
+    }));
+    const key = `folder ${found.folder}: ${files.map((f) => `${f.name}:${f.size}:${f.lastModified}`).join('|')}`;
+    picked = { ...found, key };
+    (document.querySelector('input[name=ff-model][value=folder]') as HTMLInputElement).checked = true;
+    meta.textContent = `${found.spec.name} in the folder ${found.folder} (${found.files.size} files)`;
+  } catch (e) {
+    picked = undefined;
+    meta.textContent = (e as Error).message;
+    log((e as Error).message);
+  }
+}
+
+function wireFeedForward(): void {
+  const sel = $<HTMLSelectElement>('method');
+  const apply = () => {
+    document.body.dataset.method = sel.value;
+    if (sel.value !== 'gatys') {
+      $<HTMLInputElement>('alpha').value = String(DEFAULT_ALPHA[sel.value as FFMethod]);
+      $('alpha-value').textContent = alphaValue().toFixed(2);
+    }
+  };
+  sel.onchange = apply;
+  apply();
+  $<HTMLInputElement>('alpha').oninput = () => void onAlpha();
+  $<HTMLInputElement>('ff-folder').onchange = (e) => void pickFolder(e.target as HTMLInputElement);
+  $('webcam').onclick = () => { if (webcam) webcam.stop = true; else void startWebcam(); };
+  modelStore = IdbStore.available() ? new IdbStore() : new MemoryStore();
+}
+
 // ---- start-up -----------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   wireImage('content', 'tubingen.jpg');
   wireImage('style', 'starry_night.jpg');
   $('start').onclick = () => void start();
-  $('stop').onclick = () => { controller?.abort(); log('stopping after the current iteration…'); };
+  $('stop').onclick = () => {
+    if (webcam) { webcam.stop = true; return; }
+    controller?.abort();
+    log('stopping after the current iteration…');
+  };
+  wireFeedForward();
   $('download').onclick = download;
   $<HTMLInputElement>('weights-file').onchange = () => {
     (document.querySelector('input[name=weights][value=file]') as HTMLInputElement).checked = true;

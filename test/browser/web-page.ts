@@ -1,6 +1,7 @@
 // End-to-end test of the web page in Debian's Chromium (WebGPU on SwiftShader), driven by playwright-core.
 // Builds the page, serves it on 127.0.0.1 (random port), runs the page the way a user would, and checks its numbers
-// against the library running in this Node process (Dawn). Run: npm run test:browser [-- --update-screenshot]
+// against the library running in this Node process (Dawn); the feed-forward methods (WCT, AdaIN) run the real
+// wct-16x networks from ../shared/models, served to the page as a mirror of the model table. Run: npm run test:browser [-- --update-screenshot] [-- --only=REGEX]
 // (wrap in `flock /tmp/painterly-gpu.lock` on shared machines). Prints "N passed, N failed" last.
 // Not a *.test.ts: the Node suite (npm test) does not pick it up.
 import { createServer, type Server } from 'node:http';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createPainterly } from '../../src/node.ts';
 import { decodeImage, encodeImage } from '../../src/image/codec.ts';
+import { toRgba } from '../../src/image/image.ts';
 import { fitLongestSide } from '../../src/image/resize.ts';
 import type { RgbImage } from '../../src/image/image.ts';
 import { randomConvs } from '../../src/weights/random.ts';
@@ -27,6 +29,11 @@ const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const updateScreenshot = process.argv.includes('--update-screenshot');
 /** Relative tolerance of the initial loss, page (SwiftShader) against Node (Dawn on lavapipe): float32 sums. */
 const LOSS_RTOL = 1e-4;
+/** The real feed-forward networks (../shared/models/wct-16x), served to the page and run in Node for comparison. */
+const sharedModels = resolve(root, '..', 'shared', 'models');
+const WCT16X = join(sharedModels, 'wct-16x');
+/** Mean |page − Node| over RGBA bytes of a feed-forward result (SwiftShader against lavapipe: float32 rounding). */
+const FF_MEAN_TOL = 1.5;
 const SEED = 3;
 
 // ---- a minimal runner with uvu's closing line ---------------------------------------------------------------
@@ -44,7 +51,11 @@ const TYPES: Record<string, string> = {
   '.jpg': 'image/jpeg', '.png': 'image/png', '.md': 'text/markdown; charset=utf-8',
 };
 
-interface Served { server: Server; url: string; weightsOnline: boolean; rangeRequests: number; weightRequests: number }
+interface Served {
+  server: Server; url: string; weightsOnline: boolean; rangeRequests: number; weightRequests: number;
+  /** /models/<model>/<path>: a mirror of ../shared/models for the page's ?model-url= (the table's sha256s apply). */
+  modelsOnline: boolean; modelRequests: number;
+}
 
 /** A VGG19-named safetensors file (conv1_1..conv5_1) of seeded He-initialised weights, stored as BF16 (half the bytes). */
 function weightsFile(seed: number): Uint8Array {
@@ -65,9 +76,17 @@ function weightsFile(seed: number): Uint8Array {
 }
 
 async function serve(weights: Uint8Array): Promise<Served> {
-  const s: Served = { server: undefined as unknown as Server, url: '', weightsOnline: true, rangeRequests: 0, weightRequests: 0 };
+  const s: Served = { server: undefined as unknown as Server, url: '', weightsOnline: true, rangeRequests: 0, weightRequests: 0, modelsOnline: true, modelRequests: 0 };
   s.server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    if (path.startsWith('/models/')) {
+      s.modelRequests++;
+      if (!s.modelsOnline) { res.writeHead(503).end('offline'); return; }
+      const file = normalize(join(sharedModels, path.slice('/models/'.length)));
+      if (!file.startsWith(sharedModels) || !existsSync(file)) { res.writeHead(404).end('not found'); return; }
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(await readFile(file));
+      return;
+    }
     if (path === '/weights/vgg19.safetensors') {
       s.weightRequests++;
       if (!s.weightsOnline) { res.writeHead(503).end('offline'); return; }
@@ -290,6 +309,178 @@ test('without WebGPU the page says so plainly', async () => {
   await ctx.close();
 });
 
+// ---- feed-forward methods (WCT, AdaIN) with the real wct-16x networks ---------------------------------------
+
+interface FFView {
+  state: string; error?: string; method?: string; levels: number[]; model?: string; ms: number; alphaRuns: number; alpha: number;
+  alphaMode?: string; counters: { styleEncodes: number; contentEncodes: number; decodes: number }; webcamFrames: number; webcamFps: number; modelRequests: number;
+}
+const ffView = (p: Page): Promise<FFView> => p.evaluate(() => {
+  const pg = (window as unknown as { painterlyPage: { state: string; error?: string; ff: FFView } }).painterlyPage;
+  return JSON.parse(JSON.stringify({ ...pg.ff, state: pg.state, error: pg.error })) as FFView;
+});
+
+const meanDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d += Math.abs(a[i] - b[i]);
+  return d / a.length;
+};
+
+async function ffRun(p: Page, o: { method: 'wct' | 'adain'; size: string; levels?: string; alpha?: string }): Promise<FFView> {
+  await p.selectOption('#method', o.method);
+  await p.fill('#size', o.size);
+  await p.fill('#levels', o.levels ?? '');
+  if (o.alpha !== undefined) await setAlpha(p, o.alpha, false);
+  await p.click('#start');
+  const state = await waitState(p, ['done', 'error'], 300_000);
+  const v = await ffView(p);
+  ok(state === 'done', `${o.method} run ended in state ${state}: ${v.error ?? ''}`);
+  return v;
+}
+
+/** Moves the α slider the way a user does (an input event); with `wait`, until the re-decode is shown. */
+async function setAlpha(p: Page, alpha: string, wait = true): Promise<void> {
+  const before = (await ffView(p)).alphaRuns;
+  await p.$eval('#alpha', (e, a) => { (e as HTMLInputElement).value = a; e.dispatchEvent(new Event('input', { bubbles: true })); }, alpha);
+  if (!wait) return;
+  await p.waitForFunction((n) => {
+    const pg = (window as unknown as { painterlyPage: { state: string; ff: { alphaRuns: number } } }).painterlyPage;
+    return pg.ff.alphaRuns > n && pg.state !== 'running';
+  }, before, { timeout: 120_000, polling: 100 });
+}
+
+let wctPixels: number[] = [];
+const ffTimes: string[] = [];
+
+test('WCT, wct-16x downloaded once into IndexedDB: the result in one pass at 128 px, as in Node', async () => {
+  served.modelRequests = 0;
+  await page.goto(`${served.url}?model-url=${encodeURIComponent(`${served.url}models`)}`);
+  await waitState(page, ['ready'], 60_000);
+  await page.waitForFunction(() => /tubingen/.test(document.getElementById('content-meta')!.textContent ?? '') &&
+    /starry_night/.test(document.getElementById('style-meta')!.textContent ?? ''));
+  ok(await page.isVisible('#iters') && await page.isHidden('#alpha'), 'Gatys: its fields shown, no α slider');
+  const v = await ffRun(page, { method: 'wct', size: '128' });
+  ffTimes.push(`WCT 5 levels at 128 px with the download: ${v.ms.toFixed(0)} ms`);
+  ok(await page.isHidden('#iters') && await page.isVisible('#alpha'), 'Gatys fields hidden, the α slider shown');
+  ok(v.method === 'wct' && v.levels.join(',') === '5,4,3,2,1', `WCT over levels ${v.levels}`);
+  ok(v.alpha === 0.6, `WCT's default α 0.6, got ${v.alpha}`);
+  ok(v.counters.styleEncodes === 1 && v.counters.contentEncodes === 5 && v.counters.decodes === 5, `one style, five levels: ${JSON.stringify(v.counters)}`);
+  ok(served.modelRequests === 10 && v.modelRequests === 10, `the ten model files downloaded once (${served.modelRequests} requests)`);
+  const got = await previewPixels(page);
+  ok(got.w === 128 && got.h === 96, `result 128x96, got ${got.w}x${got.h}`);
+  const content = fitLongestSide(images.content, 128);
+  const toContent = meanDiff(got.px, toRgba(content));
+  ok(toContent > 15, `the result is not the content (mean |diff| ${toContent.toFixed(1)})`);
+  const node = await createPainterly({});
+  try {
+    const r = await node.stylize({ content: images.content, style: images.style, method: 'wct', model: WCT16X, size: 128, alpha: 0.6 });
+    const d = meanDiff(got.px, r.rgba);
+    console.log(`    WCT at 128 px: page vs Node mean |diff| ${d.toFixed(3)} of 255; vs the content ${toContent.toFixed(1)}`);
+    ok(d < FF_MEAN_TOL, `page's WCT vs Node's: mean |diff| ${d.toFixed(3)} > ${FF_MEAN_TOL}`);
+  } finally {
+    node.destroy();
+  }
+  wctPixels = got.px;
+  await mkdir(outDir, { recursive: true });
+  await page.screenshot({ path: join(outDir, 'screenshot-web-wct.png'), fullPage: true });
+});
+
+test('α slider, five levels: the chain runs again with the same encoded style', async () => {
+  const before = await ffView(page);
+  await setAlpha(page, '1');
+  const v = await ffView(page);
+  ffTimes.push(`α re-run of 5 levels at 128 px: ${v.ms.toFixed(0)} ms`);
+  ok(v.state === 'done' && v.alpha === 1 && v.alphaMode === 'chain', `state ${v.state}, α ${v.alpha}, mode ${v.alphaMode}`);
+  ok(v.counters.styleEncodes === before.counters.styleEncodes, `no style encoding: ${JSON.stringify(v.counters)}`);
+  ok(v.counters.contentEncodes === before.counters.contentEncodes + 5, 'each level encoded again (α changes every level\'s input)');
+  const d = meanDiff((await previewPixels(page)).px, wctPixels);
+  ok(d > 1, `the image changed with α (mean |diff| ${d.toFixed(2)})`);
+});
+
+test('α slider, one level: re-decodes from the cached content features, nothing encoded', async () => {
+  await ffRun(page, { method: 'wct', size: '128', levels: '4', alpha: '0.8' });
+  const first = await previewPixels(page);
+  const before = await ffView(page);
+  ok(before.alphaMode === 'cached features', `mode ${before.alphaMode}`);
+  await setAlpha(page, '0.3');
+  const v = await ffView(page);
+  ffTimes.push(`α re-decode of level 4 at 128 px: ${v.ms.toFixed(0)} ms (the first run: ${before.ms.toFixed(0)} ms)`);
+  ok(v.counters.styleEncodes === before.counters.styleEncodes && v.counters.contentEncodes === before.counters.contentEncodes,
+    `nothing encoded: ${JSON.stringify(before.counters)} -> ${JSON.stringify(v.counters)}`);
+  ok(v.counters.decodes === before.counters.decodes + 1, 'one decode');
+  const d = meanDiff((await previewPixels(page)).px, first.px);
+  ok(d > 1, `the image changed with α (mean |diff| ${d.toFixed(2)})`);
+});
+
+test('AdaIN with the model from a picked folder (webkitdirectory)', async () => {
+  const requests = served.modelRequests;
+  await page.check('input[name=ff-model][value=folder]');
+  await page.setInputFiles('#ff-folder', WCT16X);
+  await page.waitForFunction(() => /wct-16x in the folder/.test(document.getElementById('ff-meta')!.textContent ?? ''), undefined, { timeout: 10_000 });
+  const v = await ffRun(page, { method: 'adain', size: '128' });
+  ffTimes.push(`AdaIN 5 levels at 128 px (model from the folder): ${v.ms.toFixed(0)} ms`);
+  ok(/folder/.test(v.model ?? '') && v.method === 'adain' && v.alpha === 1, `AdaIN from the folder: ${v.model}, α ${v.alpha}`);
+  ok(served.modelRequests === requests, 'nothing downloaded');
+  const got = await previewPixels(page);
+  ok(got.w === 128 && got.h === 96, `result 128x96, got ${got.w}x${got.h}`);
+  const toContent = meanDiff(got.px, toRgba(fitLongestSide(images.content, 128)));
+  const toWct = meanDiff(got.px, wctPixels);
+  ok(toContent > 15 && toWct > 3, `AdaIN differs from the content (${toContent.toFixed(1)}) and from WCT (${toWct.toFixed(1)})`);
+  const node = await createPainterly({});
+  try {
+    const r = await node.stylize({ content: images.content, style: images.style, method: 'adain', model: WCT16X, size: 128 });
+    const d = meanDiff(got.px, r.rgba);
+    console.log(`    AdaIN at 128 px: page vs Node mean |diff| ${d.toFixed(3)} of 255`);
+    ok(d < FF_MEAN_TOL, `page's AdaIN vs Node's: mean |diff| ${d.toFixed(3)} > ${FF_MEAN_TOL}`);
+  } finally {
+    node.destroy();
+  }
+});
+
+test('webcam (Chromium\'s fake camera): frames stylised live with the style encoded once; Stop stops', async () => {
+  await page.fill('#webcam-size', '64');
+  await page.fill('#levels', '');
+  await page.click('#webcam');
+  await page.waitForFunction(() => (window as unknown as { painterlyPage: { ff: { webcamFrames: number }; state: string } }).painterlyPage.ff.webcamFrames >= 1 ||
+    document.body.dataset.state === 'error', undefined, { timeout: 120_000, polling: 100 });
+  const one = await ffView(page);
+  ok(one.state === 'webcam', `webcam running: ${one.state} ${one.error ?? ''}`);
+  await page.waitForFunction(() => (window as unknown as { painterlyPage: { ff: { webcamFrames: number } } }).painterlyPage.ff.webcamFrames >= 4,
+    undefined, { timeout: 120_000, polling: 100 });
+  const four = await ffView(page);
+  ok(four.counters.styleEncodes === one.counters.styleEncodes, `no style encoding between frames: ${one.counters.styleEncodes} -> ${four.counters.styleEncodes}`);
+  ok(four.counters.contentEncodes >= one.counters.contentEncodes + 15, `every frame encoded at 5 levels: ${one.counters.contentEncodes} -> ${four.counters.contentEncodes}`);
+  const frame = await previewPixels(page);
+  ok(frame.w === 64 && frame.h === 48, `frames at 64 px: ${frame.w}x${frame.h}`);
+  ffTimes.push(`webcam, AdaIN 5 levels at 64x48: ${four.webcamFps.toFixed(2)} frames/s`);
+  await page.click('#webcam');
+  const state = await waitState(page, ['done', 'ready', 'error'], 60_000);
+  ok(state === 'done', `after Stop webcam: ${state}`);
+  const n = (await ffView(page)).webcamFrames;
+  await new Promise((r) => setTimeout(r, 1000));
+  ok((await ffView(page)).webcamFrames === n, 'no frames after Stop');
+  ok(await page.isHidden('#webcam-video'), 'the camera view is hidden again');
+});
+
+test('second visit offline: wct-16x from IndexedDB (hashes checked), no requests', async () => {
+  served.modelsOnline = false;
+  const before = served.modelRequests;
+  await page.reload();
+  await waitState(page, ['ready'], 60_000);
+  await page.waitForFunction(() => /tubingen/.test(document.getElementById('content-meta')!.textContent ?? '') &&
+    /starry_night/.test(document.getElementById('style-meta')!.textContent ?? ''));
+  const v = await ffRun(page, { method: 'wct', size: '96', levels: '5' });
+  ok(served.modelRequests === before && v.modelRequests === 0, `no model requests while offline (${served.modelRequests - before})`);
+  ok(/IndexedDB/.test(v.model ?? ''), `model from ${v.model}`);
+  served.modelsOnline = true;
+  console.log(`    ${ffTimes.join('\n    ')}`);
+  if (updateScreenshot) {
+    // The README's picture: WCT over five levels at 256 px (only when updating: it is slow on SwiftShader).
+    await ffRun(page, { method: 'wct', size: '256', levels: '' });
+    await page.screenshot({ path: join(root, 'docs', 'screenshot-web-wct.png'), fullPage: true });
+  }
+});
+
 // ---- main ---------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -300,7 +491,9 @@ async function main(): Promise<void> {
   browser = await chromium.launch({
     executablePath: CHROMIUM, headless: true,
     // WebGPU on SwiftShader's Vulkan in headless Chromium, no GPU needed.
-    args: ['--enable-unsafe-webgpu', '--use-angle=swiftshader', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--no-sandbox'],
+    args: ['--enable-unsafe-webgpu', '--use-angle=swiftshader', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--no-sandbox',
+      // A fake camera (a moving test pattern) that needs no permission prompt, for the webcam mode.
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
   });
   const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 900 } });
   page = await ctx.newPage();
@@ -308,7 +501,9 @@ async function main(): Promise<void> {
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
   await page.goto(served.url);
   let passed = 0, failed = 0;
-  for (const t of tests) {
+  // --only=REGEX: the first test (the page starts) and those whose names match (for development).
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+  for (const t of tests.filter((t, i) => !only || i === 0 || new RegExp(only).test(t.name))) {
     const s = performance.now();
     try {
       await t.fn();
@@ -322,7 +517,7 @@ async function main(): Promise<void> {
   if (consoleErrors.length) console.log(`  browser console errors:\n    ${consoleErrors.join('\n    ')}`);
   await browser.close();
   served.server.close();
-  console.log(`\n  Total:     ${tests.length}\n  Duration:  ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  console.log(`\n  Total:     ${passed + failed}\n  Duration:  ${((performance.now() - t0) / 1000).toFixed(1)}s`);
   console.log(`${passed} passed, ${failed} failed`);
   process.exit(failed ? 1 : 0);
 }
