@@ -16,6 +16,7 @@ import { encodeStyle, stylizeFeedForward, type EncodedStyle, type FeedForwardMet
 import { loadFeedForwardModel } from './style/ff-load.ts';
 import { fitLongestSide } from './image/resize.ts';
 import { matchColorHistogram, transferLuminance } from './image/color.ts';
+import { smoothImage } from './style/photoreal.ts';
 
 /** Pixels as RGBA bytes (canvas ImageData layout), or a planar RgbImage. */
 export type PixelInput = RgbImage | { data: Uint8Array | Uint8ClampedArray; width: number; height: number };
@@ -122,9 +123,17 @@ export class Painterly {
 
   /** stylize() with options already resolved by resolveStylizeOptions (the CLI resolves them to report errors early). */
   async stylizeResolved(o: StylizeOptions, hooks: PainterlyHooks = {}): Promise<PainterlyResult> {
-    if (o.method !== 'gatys') return this.stylizeFeedForward(o, hooks);
+    if (o.method !== 'gatys') return this.smoothed(o, await this.stylizeFeedForward(o, hooks));
     const init = typeof o.init === 'string' && ['noise', 'content', 'style'].includes(o.init) ? undefined : o.init;
-    return this.run({ content: o.content, styles: o.style, init }, engineSettings(o), o.weights, hooks, o.backbone);
+    return this.smoothed(o, await this.run({ content: o.content, styles: o.style, init }, engineSettings(o), o.weights, hooks, o.backbone));
+  }
+
+  /** With o.smooth: the result through the guided filter guided by the content photo (photoreal.ts). */
+  private async smoothed(o: Pick<StylizeOptions, 'smooth' | 'smoothRadius' | 'smoothEps' | 'content'>, r: PainterlyResult): Promise<PainterlyResult> {
+    if (!o.smooth || r.stopped === 'aborted') return r;
+    const t0 = performance.now();
+    const image = await smoothImage(this.gpu, await this.image(o.content, 'content'), r.image, o.smoothRadius, o.smoothEps);
+    return { ...r, image, rgba: toRgba(image), seconds: r.seconds + (performance.now() - t0) / 1000 };
   }
 
   /** A feed-forward model (a name from the model table, downloaded and cached, or a folder), loaded once and kept. */
@@ -156,7 +165,7 @@ export class Painterly {
   }
 
   /** Stylises one content image with an encoded style (feed-forward); `size` resizes the content's longest side. */
-  async stylizeWithStyle(content: ImageInput, style: EncodedStyle & { model: string }, o: { alpha?: number; size?: number; preserveColors?: StylizeOptions['preserveColors']; signal?: AbortSignal } = {}): Promise<PainterlyResult> {
+  async stylizeWithStyle(content: ImageInput, style: EncodedStyle & { model: string }, o: { alpha?: number; size?: number; preserveColors?: StylizeOptions['preserveColors']; signal?: AbortSignal; smooth?: boolean | { radius?: number; eps?: number } } = {}): Promise<PainterlyResult> {
     const t0 = performance.now();
     const model = await this.feedForwardModel(style.model);
     let img = await this.image(content, 'content');
@@ -164,6 +173,8 @@ export class Painterly {
     let out = await stylizeFeedForward(this.gpu, model, img, style, { alpha: o.alpha ?? 1, signal: o.signal });
     if (o.preserveColors === 'luminance') out = transferLuminance(out, img);
     out = clampImage(out);
+    // Photorealistic smoothing (photoreal.ts); radius at 512 px, scaled.
+    if (o.smooth && !o.signal?.aborted) out = await smoothImage(this.gpu, img, out, o.smooth === true ? undefined : o.smooth.radius, o.smooth === true ? undefined : o.smooth.eps);
     return {
       image: out, terms: undefined, iterations: 0, stopped: o.signal?.aborted ? 'aborted' : 'done', seconds: (performance.now() - t0) / 1000,
       rgba: toRgba(out), width: out.width, height: out.height, weights: model.source,
@@ -199,6 +210,7 @@ export function engineSettings(o: StylizeOptions): EngineSettings {
     loss: {
       contentLayers: o.contentLayers, styleLayers: o.styleLayers, styleLayerWeights: o.styleLayerWeights,
       contentWeight: o.contentWeight, styleWeight: o.styleWeight, tvWeight: o.tvWeight, normalization: o.lossNormalization,
+      mattingWeight: o.mattingWeight,
     },
     pooling: o.pooling, init: named ? (o.init as 'noise' | 'content' | 'style') : 'image', optimizer: o.optimizer, lr: o.lr,
     iters: o.iters, lbfgsHistory: o.lbfgsHistory, lineSearch: o.lineSearch, seed: o.seed, preserveColors: o.preserveColors,

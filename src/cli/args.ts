@@ -3,6 +3,7 @@
 // the CLI report the same rules (here under the flag's name).
 import { PainterlyError } from '../gpu/device.ts';
 import { BACKBONE_NAMES, BACKBONES } from '../nets/backbones.ts';
+import { DEFAULT_SMOOTH_EPS, DEFAULT_SMOOTH_RADIUS, PHOTOREAL_MATTING_PER_TV } from '../style/photoreal.ts';
 import {
   DEFAULT_CONTENT_LAYERS, DEFAULT_CONTENT_WEIGHT, DEFAULT_INIT, DEFAULT_ITERS, DEFAULT_LBFGS_HISTORY, DEFAULT_LINE_SEARCH,
   DEFAULT_LOSS_NORMALIZATION, DEFAULT_LR, DEFAULT_OPTIMIZER, DEFAULT_POOLING, DEFAULT_PRESERVE_COLORS, DEFAULT_PRINT_EVERY,
@@ -57,6 +58,11 @@ export const STYLIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--style-size', key: 'styleSize', kind: 'number', arg: 'PX', help: 'wct/adain: longest side of the style images', def: 'the output size' },
   { flag: '--backbone', key: 'backbone', kind: 'string', arg: BACKBONE_NAMES.join('|'), help: 'network whose features are matched; vgg19-16x: the distilled wct-16x encoder (its own default layers, pooling and weights)', def: 'vgg19' },
   { flag: '--weights', key: 'weights', kind: 'string', arg: 'pretrained|random:SEED|FILE', help: "the backbone's weights: downloaded and cached, random (tests only), or a .safetensors/.pth file", def: DEFAULT_WEIGHTS },
+  { flag: '--smooth', key: 'smooth', kind: 'flag', help: 'photorealistic smoothing after any method: the colour guided filter of the result, guided by the content photo (Li et al. 2018, fast variant)' },
+  { flag: '--smooth-radius', key: 'smoothRadius', kind: 'number', arg: 'R', help: 'with --smooth: guided-filter window radius at a 512 px output, scaled with the size', def: String(DEFAULT_SMOOTH_RADIUS) },
+  { flag: '--smooth-eps', key: 'smoothEps', kind: 'number', arg: 'E', help: 'with --smooth: guided-filter regulariser (larger: smoother, fewer edges kept)', def: String(DEFAULT_SMOOTH_EPS) },
+  { flag: '--matting-weight', key: 'mattingWeight', kind: 'number', arg: 'L', help: 'gatys: weight of the matting-Laplacian photorealism term (Luan et al. 2017) on the content photo; 0 = off', def: `0; ${PHOTOREAL_MATTING_PER_TV} x the default TV weight with --photorealistic` },
+  { flag: '--photorealistic', key: 'photorealistic', kind: 'flag', help: 'gatys: photo in, photo out: --init content and the matting term on (Luan et al.\'s settings)' },
   { flag: '--seed', key: 'seed', kind: 'number', arg: 'N', help: 'random seed for the noise initialisation', def: String(DEFAULT_SEED) },
   { flag: '--save-every', key: 'saveEvery', kind: 'number', arg: 'N', help: 'also write OUT-<iter>.png (OUT-s<k>-<iter> with several scales) every N iterations (0 = never)', def: String(DEFAULT_SAVE_EVERY) },
   { flag: '--print-every', key: 'printEvery', kind: 'number', arg: 'N', help: 'print progress every N iterations (0 = never)', def: String(DEFAULT_PRINT_EVERY) },

@@ -197,7 +197,12 @@ async function stylizeAtScale(
   owned.push(...(P?.values() ?? []), ...[...(Pt?.values() ?? [])].flat(), ...A.values());
   const objective = grid
     ? new TiledObjective(gpu, net, grid, s.pooling, cfg, { content: Pt!, style: A })
-    : new GatysObjective(gpu, net, h, w, s.pooling, cfg, { content: P!, style: A });
+    : new GatysObjective(gpu, net, h, w, s.pooling, cfg, { content: P!, style: A }, content);
+  if (grid && cfg.mattingWeight) {
+    objective.destroy();
+    destroyTensors(...owned);
+    throw new PainterlyError(`the matting regulariser does not run on tiled images (${w}x${h} is past the storage binding limit); use a smaller --size`);
+  }
 
   const t0 = performance.now();
   let iter = 0;

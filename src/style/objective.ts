@@ -10,6 +10,7 @@ import { backwardInto, deepest, forwardFrom, planNetwork, type BackwardProgram, 
 import type { NetDescription } from '../nets/describe.ts';
 import type { Pooling } from '../nets/vgg19.ts';
 import { contentLoss, createScalars, styleLoss, tvLoss } from '../ops/loss.ts';
+import { mattingGuide, mattingSteps, type MattingGuide, type MattingSteps } from '../ops/matting.ts';
 
 /** The first feature layer of a network (what a plan computes when no loss taps anything). */
 export function firstFeature(desc: NetDescription): string {
@@ -31,6 +32,11 @@ export interface LossConfig {
    * the image's pixel count, so weights keep their meaning across image sizes (E_l is already size-normalised).
    */
   normalization: LossNormalization;
+  /**
+   * λ_m of Luan et al.'s photorealism regulariser λ_m Σ_c V_cᵀ M V_c (M: the content image's matting Laplacian,
+   * ops/matting.ts); 0 or absent = off. 'scale-free' divides it by the pixel count, like the TV term.
+   */
+  mattingWeight?: number;
 }
 
 export interface LossTerms {
@@ -38,6 +44,8 @@ export interface LossTerms {
   content: number;
   style: number;
   tv: number;
+  /** Σ_c V_cᵀ M V_c when the matting regulariser is on. */
+  matting?: number;
   /** α·content + β·style + γ·tv (with the normalisation applied). */
   total: number;
 }
@@ -49,7 +57,7 @@ export interface Targets {
   style: Map<string, Tensor>;
 }
 
-interface Slot { kind: 'content' | 'style' | 'tv'; layer: string; weight: number }
+interface Slot { kind: 'content' | 'style' | 'tv' | 'matting'; layer: string; weight: number }
 
 interface Program { x: GPUBuffer; grad: GPUBuffer; clears: GPUBuffer[]; steps: Step[]; forwardSteps: number }
 
@@ -64,8 +72,11 @@ export class GatysObjective {
   private readonly slots: Slot[];
   private readonly lossSteps = new Map<string, Step[]>();
   private readonly programs: Program[] = [];
+  private readonly matting: { guide: MattingGuide; steps: MattingSteps[] } | undefined;
 
-  constructor(gpu: Gpu, net: Network, h: number, w: number, pooling: Pooling, cfg: LossConfig, private readonly targets: Targets) {
+  /** `guide`: the content image at h x w, needed when cfg.mattingWeight is set. */
+  constructor(gpu: Gpu, net: Network, h: number, w: number, pooling: Pooling, cfg: LossConfig, private readonly targets: Targets,
+    guide?: { data: Float32Array; width: number; height: number }) {
     if (cfg.styleLayers.length !== cfg.styleLayerWeights.length) {
       throw new PainterlyError(`style layer weights: ${cfg.styleLayerWeights.length} given for ${cfg.styleLayers.length} style layers`);
     }
@@ -84,6 +95,11 @@ export class GatysObjective {
     this.plan = planNetwork(gpu, net, { h, w, pooling, upTo: deepest(net.desc, taps.length ? taps : [firstFeature(net.desc)]), taps, backward: true });
     if (cfg.normalization === 'scale-free') {
       for (const s of this.slots) if (s.kind === 'content') s.weight /= this.plan.acts.get(s.layer)!.size;
+    }
+    if (cfg.mattingWeight) {
+      if (!guide || guide.width !== w || guide.height !== h) throw new PainterlyError(`matting regulariser: needs the ${w}x${h} content image as its guide`);
+      this.slots.push({ kind: 'matting', layer: 'image', weight: cfg.mattingWeight / (cfg.normalization === 'scale-free' ? pixels : 1) });
+      this.matting = { guide: mattingGuide(gpu, guide), steps: [] };
     }
     this.scalars = createScalars(gpu, Math.max(1, this.slots.length));
   }
@@ -119,6 +135,13 @@ export class GatysObjective {
     const steps = [...fwd, ...back.steps];
     const tvSlot = this.slots.findIndex((s) => s.kind === 'tv');
     if (tvSlot >= 0) steps.push(...tvLoss(this.gpu, { x, grad, weight: this.slots[tvSlot].weight, scalars: this.scalars, slot: tvSlot }).steps);
+    const mSlot = this.slots.findIndex((s) => s.kind === 'matting');
+    if (mSlot >= 0 && this.matting) {
+      // Gradient of λ Σ_c V_cᵀ M V_c: 2λ M V_c, accumulated into grad.
+      const m = mattingSteps(this.gpu, this.matting.guide, { v: x, out: grad, scale: 2 * this.slots[mSlot].weight, accumulate: true, scalars: this.scalars, slot: mSlot });
+      this.matting.steps.push(m);
+      steps.push(...m.steps);
+    }
     const p = { x: x.buffer, grad: grad.buffer, clears: back.clears, steps, forwardSteps: fwd.length };
     this.programs.push(p);
     return p;
@@ -156,6 +179,7 @@ export class GatysObjective {
       const v = vals[i];
       if (s.kind === 'content') t.content += v;
       else if (s.kind === 'style') t.style += (s.weight / c.styleWeight) * v;
+      else if (s.kind === 'matting') t.matting = v;
       else t.tv += v;
       t.total += s.weight * v;
     });
@@ -166,5 +190,7 @@ export class GatysObjective {
   destroy(): void {
     this.plan.destroy();
     this.scalars.destroy();
+    this.matting?.steps.forEach((m) => m.destroy());
+    this.matting?.guide.destroy();
   }
 }

@@ -4,6 +4,7 @@
 import { PainterlyError } from '../gpu/device.ts';
 import type { RgbImage } from '../image/image.ts';
 import { BACKBONE_NAMES, BACKBONES, getBackbone, type BackboneName } from '../nets/backbones.ts';
+import { PHOTOREAL_KEYS, resolvePhotoreal, type PhotorealOptions } from './photoreal.ts';
 
 /** An image given by file path (Node), as a planar RgbImage, or as RGBA bytes (canvas ImageData layout). */
 export type ImageSource = string | RgbImage | { data: Uint8Array | Uint8ClampedArray; width: number; height: number };
@@ -66,10 +67,12 @@ export const DEFAULT_ALPHA: Readonly<Record<'wct' | 'adain', number>> = { wct: 0
 export const GATYS_ONLY: readonly (keyof StylizeOptions)[] = [
   'styleScale', 'contentWeight', 'styleWeight', 'tvWeight', 'contentLayers', 'styleLayers', 'styleLayerWeights', 'pooling',
   'init', 'optimizer', 'lr', 'iters', 'lbfgsHistory', 'lineSearch', 'scales', 'saveEvery', 'lossNormalization', 'backbone', 'weights',
+  'mattingWeight', 'photorealistic',
 ];
 export const FEED_FORWARD_ONLY: readonly (keyof StylizeOptions)[] = ['model', 'alpha', 'levels', 'styleSize'];
 
-export interface StylizeOptions {
+/** smooth, smoothRadius, smoothEps, mattingWeight, photorealistic: see photoreal.ts. */
+export interface StylizeOptions extends PhotorealOptions {
   content: ImageSource;
   /** gatys: optimise the image (Gatys et al. 2016); wct, adain: one feed-forward pass through an encoder/decoder. */
   method: Method;
@@ -142,7 +145,7 @@ const KEYS: readonly (keyof StylizeOptions)[] = [
   'content', 'style', 'out', 'size', 'styleScale', 'styleBlendWeights', 'contentWeight', 'styleWeight', 'tvWeight',
   'contentLayers', 'styleLayers', 'styleLayerWeights', 'pooling', 'init', 'optimizer', 'lr', 'iters', 'lbfgsHistory',
   'lineSearch', 'seed', 'preserveColors', 'scales', 'saveEvery', 'printEvery', 'log', 'verbose', 'weights',
-  'lossNormalization', 'backbone', 'method', 'model', 'alpha', 'levels', 'styleSize',
+  'lossNormalization', 'backbone', 'method', 'model', 'alpha', 'levels', 'styleSize', ...PHOTOREAL_KEYS,
 ];
 export const STYLIZE_OPTION_KEYS = KEYS;
 
@@ -277,7 +280,7 @@ export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = 
   const optimizer = oneOf('optimizer', DEFAULT_OPTIMIZER, ['lbfgs', 'adam', 'sgd'] as const);
 
   let init: InitSpec = 'noise';
-  const rawInit = get('init');
+  const rawInit = get('init') ?? (get('photorealistic') === true ? 'content' : undefined);
   if (rawInit === undefined || rawInit === 'noise' || rawInit === 'content' || rawInit === 'style') init = (rawInit ?? DEFAULT_INIT) as InitSpec;
   else {
     if (rawInit === '' || (typeof rawInit !== 'string' && !isImageObject(rawInit))) {
@@ -333,5 +336,6 @@ export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = 
     alpha: number('alpha', method === 'gatys' ? 1 : DEFAULT_ALPHA[method], (v) => Number.isFinite(v) && v >= 0 && v <= 1, 'a number from 0 to 1'),
     levels,
     styleSize: number('styleSize', size, sizeOk, sizeExpect),
+    ...resolvePhotoreal(get, bad, lossWeights.tvWeight),
   };
 }
