@@ -55,12 +55,17 @@ test('every flag maps onto its option, in both spellings', () => {
     ['--loss-normalization', 'scale-free', 'lossNormalization', 'scale-free'],
     ['--backbone', 'vgg19-16x', 'backbone', 'vgg19-16x'],
     ['--method', 'gatys', 'method', 'gatys'],
+    ['--matting-weight', '300', 'mattingWeight', 300],
   ];
   for (const [flag, value, key, want] of values) {
     assert.equal(parse(flag, value)[key], want, `${flag} ${value}`);
     assert.equal(parse(`${flag}=${value}`)[key], want, `${flag}=${value}`);
   }
   assert.is(parse('--verbose').verbose, true);
+  assert.is(parse('--smooth').smooth, true);
+  assert.is(parse('--smooth', '--smooth-radius=8').smoothRadius, 8);
+  assert.is(parse('--smooth', '--smooth-eps', '0.01').smoothEps, 0.01);
+  assert.is(parse('--photorealistic').photorealistic, true);
   assert.is(parse('--verbose=false').verbose, false);
   const m = parse('--style-layers', 'relu1_1,relu2_1', '--style-layer-weights', '1,3');
   assert.equal(m.styleLayerWeights, [1, 3]);
@@ -79,7 +84,7 @@ test('every flag maps onto its option, in both spellings', () => {
   assert.is(parse('--method', 'adain').alpha, 1, 'AdaIN default alpha');
   assert.is(parse('--backbone', 'vgg19-16x').lineSearch, 'strong-wolfe', 'vgg19-16x defaults');
   // every option (but content/style/out, covered above) has a flag tested here
-  const covered = new Set<string>([...values.map((v) => v[2]), ...ff.map((v) => v[2]), 'verbose', 'styleLayerWeights', 'styleBlendWeights', 'scales', 'content', 'style', 'out']);
+  const covered = new Set<string>([...values.map((v) => v[2]), ...ff.map((v) => v[2]), 'verbose', 'smooth', 'photorealistic', 'smoothRadius', 'smoothEps', 'styleLayerWeights', 'styleBlendWeights', 'scales', 'content', 'style', 'out']);
   for (const k of STYLIZE_OPTION_KEYS) assert.ok(covered.has(k), `option ${k} has a tested flag`);
 });
 
@@ -88,7 +93,7 @@ test('help', () => {
   assert.equal(parseStylizeArgs(['--pooling', 'bad', '-h']), { help: true }, 'help wins over checks');
   const h = stylizeHelp();
   for (const f of STYLIZE_FLAGS) assert.ok(h.includes(f.flag + ' ') || h.includes(f.flag + '\n'), `help lists ${f.flag}`);
-  for (const f of STYLIZE_FLAGS) if (!['content', 'style', 'out', 'verbose', 'help'].includes(f.key)) assert.ok(f.def !== undefined, `${f.flag} shows a default`);
+  for (const f of STYLIZE_FLAGS) if (f.kind !== 'flag' && !['content', 'style', 'out'].includes(f.key)) assert.ok(f.def !== undefined, `${f.flag} shows a default`);
   for (const d of ['(default: 512)', '(default: avg', '(default: lbfgs)', '(default: 500)', '(default: relu4_2)', '(default: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1)', '(default: pretrained)', '(default: 10)', '(default: none)']) {
     assert.ok(h.includes(d), `help shows ${d}`);
   }
