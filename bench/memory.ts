@@ -1,7 +1,10 @@
 // GPU bytes of a default Gatys plan (VGG19, relu4_2 content, relu1_1..relu5_1 style, L-BFGS) at N px, counted by
 // wrapping device.createBuffer: `node scripts/run-ts.mjs bench/memory.ts [N]`. Creates the buffers (never runs the
 // evaluation): the network, the targets' plans, the objective and one recorded program, then a second program as
-// the final evaluation's fresh gradient tensor records.
+// the final evaluation's fresh gradient tensor records. Measured on lavapipe at 512: peak 5796 MiB before issue 13
+// (per-layer Winograd scratch per direction, a second backward scratch set, leaked target scratch), 1402 MiB after.
+// What is still live after "all destroyed" here is loss/Gram scratch that the engine frees when a run ends (its
+// collector); `painterly info --size N` gives the whole run's peak (with the optimiser state).
 import { openDawnGpu } from '../src/gpu/dawn.ts';
 import { createTensor, uploadTensor } from '../src/gpu/tensor.ts';
 import { createNetwork } from '../src/nets/executor.ts';
