@@ -214,7 +214,7 @@ export function engineSettings(o: StylizeOptions): EngineSettings {
     },
     pooling: o.pooling, init: named ? (o.init as 'noise' | 'content' | 'style') : 'image', optimizer: o.optimizer, lr: o.lr,
     iters: o.iters, lbfgsHistory: o.lbfgsHistory, lineSearch: o.lineSearch, seed: o.seed, preserveColors: o.preserveColors,
-    saveEvery: o.saveEvery,
+    saveEvery: o.saveEvery, maxMemoryBytes: o.maxMemory, verbose: o.verbose,
   };
 }
 

@@ -67,6 +67,7 @@ export const STYLIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--save-every', key: 'saveEvery', kind: 'number', arg: 'N', help: 'also write OUT-<iter>.png (OUT-s<k>-<iter> with several scales) every N iterations (0 = never)', def: String(DEFAULT_SAVE_EVERY) },
   { flag: '--print-every', key: 'printEvery', kind: 'number', arg: 'N', help: 'print progress every N iterations (0 = never)', def: String(DEFAULT_PRINT_EVERY) },
   { flag: '--log', key: 'log', kind: 'string', arg: 'FILE', help: 'append one JSON line per loss evaluation', def: 'none' },
+  { flag: '--max-memory', key: 'maxMemory', kind: 'string', arg: 'BYTES', help: 'GPU memory budget (e.g. 512M, 2G): tiles the image to fit, or says what would', def: 'no limit' },
   { flag: '--verbose', key: 'verbose', kind: 'flag', help: 'print more detail (device, timings)' },
   { flag: '--help', key: 'help', kind: 'flag', help: 'show this help' },
 ];

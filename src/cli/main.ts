@@ -2,7 +2,11 @@
 import { closeSync, createWriteStream, existsSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
-import { PainterlyError } from '../gpu/device.ts';
+import { fmtMiB, PainterlyError } from '../gpu/device.ts';
+import { BACKBONES } from '../nets/backbones.ts';
+import { engineSettings } from '../painterly.ts';
+import { plannedBytesForDescription } from '../style/engine.ts';
+import { MAX_SIZE, MIN_SIZE, resolveStylizeOptions } from '../style/options.ts';
 import { writeImage } from '../image/node-io.ts';
 import { createPainterly } from '../node.ts';
 import type { Painterly } from '../painterly.ts';
@@ -16,7 +20,8 @@ const USAGE = `usage: painterly <command> [options]
 commands:
   stylize   style transfer: painterly stylize --content C --style S --out OUT [options] (--help for all options)
   study     the experiments (optimiser, alpha/beta, pooling, init, layers) as a report: painterly study --content C --style S --out DIR
-  info      the WebGPU adapter, its limits and features, and the weight cache
+  info      the WebGPU adapter, its limits and features, and the weight cache;
+            --size N: the GPU memory a default Gatys run at N px plans (counted, not estimated)
   help      this text`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -25,7 +30,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') { console.log(USAGE); return cmd ? 0 : 1; }
     if (cmd === 'stylize') return await stylize(rest);
-    if (cmd === 'info') return await info();
+    if (cmd === 'info') return await info(rest);
     if (cmd === 'study') return await (await import('./study.ts')).studyMain(rest);
     throw new PainterlyError(`unknown command "${cmd}"; expected stylize, study, info or help`);
   } catch (e) {
@@ -191,9 +196,46 @@ async function stylize(argv: string[]): Promise<number> {
   }
 }
 
-async function info(): Promise<number> {
+/** `info [--size N] [--verbose]`: the size is checked before the GPU is opened. */
+function parseInfoArgs(argv: string[]): { size?: number } {
+  let size: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--verbose') continue;
+    if (a === '--size' || a.startsWith('--size=')) {
+      const v = a === '--size' ? argv[++i] : a.slice('--size='.length);
+      const n = Number(v);
+      if (v === undefined || !/^\d+$/.test(v) || n < MIN_SIZE || n > MAX_SIZE) {
+        throw new PainterlyError(`--size: expected an integer from ${MIN_SIZE} to ${MAX_SIZE}, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+      }
+      size = n;
+      continue;
+    }
+    throw new PainterlyError(`info: unknown argument ${JSON.stringify(a)}; expected --size N`);
+  }
+  return { size };
+}
+
+/** Planned GPU bytes of a default Gatys run (VGG19, default layers, L-BFGS) with an N x N content and style image. */
+async function printPlan(p: Painterly, size: number): Promise<void> {
+  const o = resolveStylizeOptions({ content: 'content', style: 'style', size });
+  const s = engineSettings(o);
+  const b = await plannedBytesForDescription(p.gpu, BACKBONES[o.backbone].desc, size, size, s);
+  console.log(`GPU memory of a default Gatys run at ${size}x${size} (${o.backbone}, L-BFGS history ${o.lbfgsHistory}` +
+    `${b.grid ? `, ${b.tiles} tiles of ${b.grid.tileW}x${b.grid.tileH}` : ''}): ${fmtMiB(b.total)} at the peak`);
+  console.log(`  network weights                     ${fmtMiB(b.network)}`);
+  console.log(`  activations, gradients, scratch     ${fmtMiB(b.plan)}`);
+  console.log(`  optimiser state                     ${fmtMiB(b.optimizer)}`);
+}
+
+async function info(argv: string[] = []): Promise<number> {
+  const { size } = parseInfoArgs(argv);
   const p = await createPainterly();
   try {
+    if (size !== undefined) {
+      await printPlan(p, size);
+      return 0;
+    }
     const g = p.gpu;
     const lim = g.limits;
     console.log(`adapter:   ${g.describe() || '(no description)'}`);

@@ -5,6 +5,22 @@ export class PainterlyError extends Error {
   override name = 'PainterlyError';
 }
 
+/** The device ran out of memory while a plan was allocated (everything the plan had allocated is freed again). */
+export class GpuMemoryError extends PainterlyError {
+  override name = 'GpuMemoryError';
+}
+
+/** Buffers created while a collector is open (see Gpu.collect): a plan's allocations, to count or free together. */
+export interface BufferCollector {
+  readonly buffers: GPUBuffer[];
+  /** Bytes of the collected buffers. */
+  bytes(): number;
+  /** Stops collecting (buffers created later are not recorded). */
+  stop(): void;
+  /** Stops and destroys every collected buffer except `keep`. */
+  destroy(keep?: Iterable<GPUBuffer>): void;
+}
+
 export interface GpuInfo {
   vendor: string;
   architecture: string;
@@ -39,6 +55,13 @@ export class Gpu {
   private readonly owner: unknown; // keeps Dawn's instance reachable for the device's lifetime
   private readonly ownsDevice: boolean;
   lostMessage: string | undefined;
+  /** Bytes of the buffers created through this Gpu's device and not yet destroyed, and their high-water mark. */
+  liveBytes = 0;
+  peakBytes = 0;
+  private readonly live = new Map<GPUBuffer, number>();
+  private readonly collectors = new Set<GPUBuffer[]>();
+  /** Buffers that live as long as the device (per-device caches): never destroyed by a collector. */
+  private readonly persistent = new WeakSet<GPUBuffer>();
 
   constructor(device: GPUDevice, info: GpuInfo, owner: unknown, ownsDevice: boolean, opts: OpenOptions) {
     this.device = device;
@@ -49,6 +72,7 @@ export class Gpu {
     this.ownsDevice = ownsDevice;
     const adapterMax = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
     this.maxBindingBytes = Math.min(adapterMax, opts.maxStorageBindingBytes ?? Infinity);
+    this.countBuffers();
     const report = opts.onError ?? ((m: string) => console.error(`painterly: GPU error: ${m}`));
     device.addEventListener('uncapturederror', (ev: Event) => {
       report((ev as GPUUncapturedErrorEvent).error.message);
@@ -80,6 +104,91 @@ export class Gpu {
     if (this.ownsDevice) this.device.destroy();
   }
 
+  /**
+   * Counts every buffer this device creates (whoever calls device.createBuffer): liveBytes/peakBytes are what is
+   * actually allocated, not an estimate, and open collectors record the buffers of a plan being built.
+   */
+  private countBuffers(): void {
+    const device = this.device;
+    const create = device.createBuffer.bind(device);
+    device.createBuffer = (d: GPUBufferDescriptor): GPUBuffer => {
+      const b = create(d);
+      const bytes = Number(d.size);
+      this.live.set(b, bytes);
+      this.liveBytes += bytes;
+      this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
+      for (const c of this.collectors) c.push(b);
+      const destroy = b.destroy.bind(b);
+      b.destroy = () => {
+        const n = this.live.get(b);
+        if (n !== undefined) {
+          this.live.delete(b);
+          this.liveBytes -= n;
+        }
+        destroy();
+      };
+      return b;
+    };
+  }
+
+  /** Marks a buffer cached for the device's lifetime, so that no collector frees it with the plan that created it. */
+  persist(b: GPUBuffer): GPUBuffer {
+    this.persistent.add(b);
+    return b;
+  }
+
+  /** Resets the high-water mark to what is live now (to measure one phase). */
+  resetPeak(): void {
+    this.peakBytes = this.liveBytes;
+  }
+
+  /** Records the buffers created from now until stop()/destroy(). */
+  collect(): BufferCollector {
+    const buffers: GPUBuffer[] = [];
+    this.collectors.add(buffers);
+    const stop = () => { this.collectors.delete(buffers); };
+    return {
+      buffers,
+      bytes: () => buffers.reduce((a, b) => a + b.size, 0),
+      stop,
+      destroy: (keep = []) => {
+        stop();
+        const kept = new Set(keep);
+        for (const b of buffers) if (!kept.has(b) && !this.persistent.has(b)) b.destroy();
+        buffers.length = 0;
+      },
+    };
+  }
+
+  /**
+   * Runs `make` (which allocates a plan) inside an out-of-memory error scope. On out-of-memory, or when `make` throws,
+   * every buffer it created is destroyed; out-of-memory becomes a one-line GpuMemoryError naming `what`.
+   */
+  async allocating<T>(what: string, make: () => T | Promise<T>): Promise<T> {
+    const c = this.collect();
+    this.device.pushErrorScope('out-of-memory');
+    let value: T | undefined;
+    let thrown: unknown;
+    let failed = false;
+    try {
+      value = await make();
+    } catch (e) {
+      thrown = e;
+      failed = true;
+    } finally {
+      c.stop();
+    }
+    const err = await this.device.popErrorScope();
+    if (failed || err) {
+      const bytes = c.bytes();
+      c.destroy();
+      if (failed) throw thrown;
+      throw new GpuMemoryError(`out of GPU memory while allocating ${what} (${fmtMiB(bytes)} requested so far, ` +
+        `${fmtMiB(this.liveBytes)} still in use): ${String(err!.message).split('\n')[0]}`);
+    }
+    return value as T;
+  }
+
   /** Throws a clear error if the device is gone (rather than failing later at a dispatch). */
   checkAlive(): void {
     if (this.lostMessage) throw new PainterlyError(this.lostMessage);
@@ -89,6 +198,11 @@ export class Gpu {
     const i = this.info;
     return [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') + (i.backend ? ` (${i.backend})` : '');
   }
+}
+
+/** Bytes as MiB or GiB for messages. */
+export function fmtMiB(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
 function infoOf(info: GPUAdapterInfo | undefined): GpuInfo {

@@ -8,7 +8,7 @@
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import type { Step } from '../gpu/kernel.ts';
 import { createTensor, destroyTensors, uploadTensor, type Tensor } from '../gpu/tensor.ts';
-import { conv2dBackwardInput, conv2dForward, prepareConv, type ConvLayer } from '../ops/conv2d.ts';
+import { conv2dBackwardInput, conv2dForward, convScratchBytes, createConvScratch, destroyConv, prepareConv, type ConvLayer, type ConvScratch } from '../ops/conv2d.ts';
 import { normalizeBackward, normalizeForward } from '../ops/normalize.ts';
 import { avgPoolBackward, avgPoolForward, createArgmax, maxPoolBackward, maxPoolForward } from '../ops/pool.ts';
 import { reluBackward, reluForward } from '../ops/relu.ts';
@@ -42,7 +42,11 @@ export function createNetwork(gpu: Gpu, desc: NetDescription, weights: NetWeight
     }
     depth = l.name;
   }
-  return { desc, convs, pretrained: weights.pretrained, source: weights.source, depth, destroy: () => destroyTensors(...tensors) };
+  const destroy = () => {
+    for (const c of convs.values()) destroyConv(c);
+    destroyTensors(...tensors);
+  };
+  return { desc, convs, pretrained: weights.pretrained, source: weights.source, depth, destroy };
 }
 
 // ---------------------------------------------------------------------------------------------- names and shapes
@@ -155,11 +159,13 @@ export interface NetPlan {
   acts: Map<string, Tensor>;
   /** Forward steps of layers 1..n (layer 0 reads the image tensor: see forwardFrom). */
   forward: Step[];
-  /** Bytes this plan allocated on the GPU (activations, scratch, gradient buffers; not conv scratch). */
+  /** Bytes this plan allocated on the GPU (activations, scratch, gradient buffers, the shared conv scratch). */
   bytes: number;
   destroy(): void;
   internal: {
     net: Network; pooling: PoolMode; argmax: Map<string, GPUBuffer>; gradA?: GPUBuffer; gradB?: GPUBuffer;
+    /** Winograd scratch shared by every conv step of the plan, forward and backward (sized for the largest). */
+    convScratch: ConvScratch;
     /** The output tensor of every layer (scratch views included), for binding layer 0 and the backward. */
     outs: Tensor[];
   };
@@ -170,10 +176,12 @@ function poolMode(l: LayerSpec & { op: 'pool' }, plan: PoolMode): PoolMode {
 }
 
 /** The forward steps of one layer reading x and writing y. */
-function layerForward(gpu: Gpu, net: Network, l: LayerSpec, x: Tensor, y: Tensor, pooling: PoolMode, argmax?: GPUBuffer): Step[] {
+function layerForward(
+  gpu: Gpu, net: Network, l: LayerSpec, x: Tensor, y: Tensor, pooling: PoolMode, scratch: ConvScratch, argmax?: GPUBuffer,
+): Step[] {
   switch (l.op) {
     case 'normalize': return [normalizeForward(gpu, x, y, l.mean, l.std)];
-    case 'conv': return conv2dForward(gpu, net.convs.get(l.name)!, x, y);
+    case 'conv': return conv2dForward(gpu, net.convs.get(l.name)!, x, y, scratch);
     case 'relu': return [reluForward(gpu, x, y)];
     case 'upsample': return upsampleForward(gpu, x, y);
     case 'pool':
@@ -216,6 +224,19 @@ export function planNetwork(gpu: Gpu, net: Network, o: PlanOptions): NetPlan {
     scratch[i] ??= alloc([maxElems], `${desc.name}.scratch${i}`);
     return { buffer: scratch[i]!.buffer, shape, size: numel(shape), label };
   };
+  // One Winograd scratch for all conv steps (both directions when backward): the largest any of them needs.
+  const need = { v: 0, m: 0 };
+  for (const l of layers) {
+    if (l.op !== 'conv') continue;
+    const [, H, W] = shapes.get(l.name)!;
+    for (const dir of o.backward ? ['forward', 'input'] as const : ['forward'] as const) {
+      const b = convScratchBytes(gpu, net.convs.get(l.name)!, dir, H, W);
+      need.v = Math.max(need.v, b.v);
+      need.m = Math.max(need.m, b.m);
+    }
+  }
+  const convScratch = createConvScratch(gpu, need, `${desc.name}.conv-scratch`);
+  bytes += convScratch.v.size + convScratch.m.size;
   const acts = new Map<string, Tensor>();
   const outs: Tensor[] = [];
   const forward: Step[] = [];
@@ -232,15 +253,20 @@ export function planNetwork(gpu: Gpu, net: Network, o: PlanOptions): NetPlan {
       argmax.set(l.name, am);
     }
     if (keep) acts.set(l.name, out);
-    if (i > 0) forward.push(...layerForward(gpu, net, l, prev!, out, pooling, argmax.get(l.name)));
+    if (i > 0) forward.push(...layerForward(gpu, net, l, prev!, out, pooling, convScratch, argmax.get(l.name)));
     outs.push(out);
     prev = out;
   });
   const grads = o.backward ? [alloc([maxElems], `${desc.name}.grad-a`), alloc([maxElems], `${desc.name}.grad-b`)] : [];
   return {
     h: o.h, w: o.w, layers, shapes, acts, forward, bytes,
-    destroy: () => { destroyTensors(...owned); for (const b of argmax.values()) b.destroy(); },
-    internal: { net, pooling, argmax, gradA: grads[0]?.buffer, gradB: grads[1]?.buffer, outs },
+    destroy: () => {
+      destroyTensors(...owned);
+      for (const b of argmax.values()) b.destroy();
+      convScratch.v.destroy();
+      convScratch.m.destroy();
+    },
+    internal: { net, pooling, argmax, gradA: grads[0]?.buffer, gradB: grads[1]?.buffer, convScratch, outs },
   };
 }
 
@@ -256,8 +282,8 @@ function checkImage(plan: NetPlan, image: Tensor): void {
 export function forwardFrom(gpu: Gpu, plan: NetPlan, image: Tensor): Step[] {
   checkImage(plan, image);
   const l0 = plan.layers[0];
-  const { net, pooling, argmax, outs } = plan.internal;
-  return [...layerForward(gpu, net, l0, image, outs[0], pooling, argmax.get(l0.name)), ...plan.forward];
+  const { net, pooling, argmax, outs, convScratch } = plan.internal;
+  return [...layerForward(gpu, net, l0, image, outs[0], pooling, convScratch, argmax.get(l0.name)), ...plan.forward];
 }
 
 /**
@@ -276,10 +302,10 @@ export interface BackwardProgram {
 /** The backward steps of one layer: gIn = (∂y/∂x)ᵀ gOut, overwriting gIn. */
 function layerBackward(gpu: Gpu, plan: NetPlan, i: number, gOut: Tensor, gIn: Tensor): Step[] {
   const l = plan.layers[i];
-  const { net, pooling, argmax, outs } = plan.internal;
+  const { net, pooling, argmax, outs, convScratch } = plan.internal;
   switch (l.op) {
     case 'normalize': return [normalizeBackward(gpu, gOut, gIn, l.mean, l.std)];
-    case 'conv': return conv2dBackwardInput(gpu, net.convs.get(l.name)!, gOut, gIn);
+    case 'conv': return conv2dBackwardInput(gpu, net.convs.get(l.name)!, gOut, gIn, convScratch);
     case 'relu': return [reluBackward(gpu, outs[i], gOut, gIn)];
     case 'upsample': return upsampleBackward(gpu, gOut, gIn);
     case 'pool':

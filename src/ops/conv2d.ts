@@ -91,9 +91,11 @@ export interface ConvLayer {
   zeros: GPUBuffer;
 }
 
+const storageBytes = (bytes: number) => Math.max(16, Math.ceil(bytes / 16) * 16);
+
 function storage(gpu: Gpu, bytes: number, label: string): GPUBuffer {
   return gpu.device.createBuffer({
-    label, size: Math.max(16, Math.ceil(bytes / 16) * 16),
+    label, size: storageBytes(bytes),
     usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
   });
 }
@@ -159,12 +161,20 @@ function checkReflect(pad: ConvPad, k: number, h: number, w: number): void {
   }
 }
 
-/** Tile rows per Winograd chunk so that V [36][rows*tw][A] and M [36][rows*tw][B] fit one binding each. */
+/**
+ * Cap on each of V and M: past it a layer runs in more chunks (three more dispatches each, a negligible cost at these
+ * sizes) instead of holding hundreds of MiB of scratch (V of conv1_2 at 1024x1024 would be 604 MiB).
+ */
+export const WINOGRAD_SCRATCH_CAP = 64 * 2 ** 20;
+
+/** Tile rows per Winograd chunk so that V [36][rows*tw][A] and M [36][rows*tw][B] fit one binding (and the cap) each. */
 export function winogradChunkRows(gpu: Gpu, a: number, b: number, h: number, w: number): number {
   const th = Math.ceil(h / 4);
   const tw = Math.ceil(w / 4);
   const perRow = 36 * tw * Math.max(a, b) * 4;
-  return Math.max(0, Math.min(th, Math.floor(gpu.maxBindingBytes / perRow)));
+  const rows = Math.floor(gpu.maxBindingBytes / perRow);
+  // The cap never takes a layer off the Winograd path: one row of tiles is always allowed if the binding fits it.
+  return Math.max(0, Math.min(th, rows < 1 ? 0 : Math.max(1, Math.min(rows, Math.floor(WINOGRAD_SCRATCH_CAP / perRow)))));
 }
 
 function useWinograd(gpu: Gpu, layer: ConvLayer, p: Prepared, h: number, w: number): boolean {
@@ -188,17 +198,48 @@ function directSteps(
     [Math.ceil(quads / 64), b4 / 4, 1], label)];
 }
 
+/**
+ * Winograd scratch, V [36][tiles][A] and M [36][tiles][B] of one chunk, shared by every conv step of a plan: steps
+ * run one after another on the queue, so one pair sized for the largest need serves all layers and both directions.
+ */
+export interface ConvScratch { v: GPUBuffer; m: GPUBuffer }
+
+/** Bytes of V and M a direction needs for an h x w input; zero when that direction runs the direct kernel. */
+export function convScratchBytes(gpu: Gpu, layer: ConvLayer, direction: 'forward' | 'input', h: number, w: number): { v: number; m: number } {
+  const p = direction === 'forward' ? layer.fwd : layer.bwd;
+  if (!useWinograd(gpu, layer, p, h, w)) return { v: 0, m: 0 };
+  const tiles = winogradChunkRows(gpu, p.a, p.b, h, w) * Math.ceil(w / 4);
+  return { v: storageBytes(36 * tiles * p.a * 4), m: storageBytes(36 * tiles * p.b * 4) };
+}
+
+/** A V/M pair of the given sizes (for planners: the maximum of convScratchBytes over their layers). */
+export function createConvScratch(gpu: Gpu, bytes: { v: number; m: number }, label = 'conv.scratch'): ConvScratch {
+  return { v: storage(gpu, bytes.v, `${label}.V`), m: storage(gpu, bytes.m, `${label}.M`) };
+}
+
+/** Frees a layer's rearranged weights (not the weight and bias tensors it was prepared from). */
+export function destroyConv(layer: ConvLayer): void {
+  for (const p of [layer.fwd, layer.bwd]) { p.direct.destroy(); p.wino?.destroy(); }
+  layer.zeros.destroy();
+}
+
 function winogradSteps(
   gpu: Gpu, layer: ConvLayer, p: Prepared, x: Tensor, y: Tensor, bias: GPUBuffer | undefined, reflect: boolean, label: string,
+  scratch: ConvScratch | undefined,
 ): Step[] {
   const [h, w] = [x.shape[1], x.shape[2]];
   const th = Math.ceil(h / 4);
   const tw = Math.ceil(w / 4);
   const rows = winogradChunkRows(gpu, p.a, p.b, h, w);
   const maxTiles = rows * tw;
-  // Scratch is allocated here, at bind time, and reused by every encode of these steps.
-  const v = storage(gpu, 36 * maxTiles * p.a * 4, `${label}.V`);
-  const m = storage(gpu, 36 * maxTiles * p.b * 4, `${label}.M`);
+  const vBytes = 36 * maxTiles * p.a * 4;
+  const mBytes = 36 * maxTiles * p.b * 4;
+  if (scratch && (scratch.v.size < vBytes || scratch.m.size < mBytes)) {
+    throw new PainterlyError(`${label}: Winograd scratch of ${scratch.v.size}+${scratch.m.size} bytes given, ${vBytes}+${mBytes} needed`);
+  }
+  // Without a shared scratch (standalone use), this step list gets its own, reused by every encode of these steps.
+  const v = scratch?.v ?? storage(gpu, vBytes, `${label}.V`);
+  const m = scratch?.m ?? storage(gpu, mBytes, `${label}.M`);
   const aligned = w % 4 === 0;
   const inputSpec = { ...winoInputSpec, constants: { ALIGNED: aligned ? 1 : 0, REFLECT: reflect ? 1 : 0 } };
   const outputSpec = aligned ? winoOutputSpec : winoOutputScalarSpec;
@@ -215,30 +256,34 @@ function winogradSteps(
   return steps;
 }
 
-/** y = conv(pad(x), w) + b; x [Cin,H,W], y [Cout,H,W]; pad as prepared (zeros or reflection). */
-export function conv2dForward(gpu: Gpu, layer: ConvLayer, x: Tensor, y: Tensor): Step[] {
+/**
+ * y = conv(pad(x), w) + b; x [Cin,H,W], y [Cout,H,W]; pad as prepared (zeros or reflection). `scratch`: a shared
+ * Winograd scratch (at least convScratchBytes); without one, the steps allocate their own.
+ */
+export function conv2dForward(gpu: Gpu, layer: ConvLayer, x: Tensor, y: Tensor, scratch?: ConvScratch): Step[] {
   const hw = checkChw(x, layer.cin, 'x');
   checkChw(y, layer.cout, 'y', hw);
   checkReflect(layer.pad, layer.k, hw[0], hw[1]);
   const label = `conv_forward ${y.label}`;
   const reflect = layer.pad === 'reflect';
   return useWinograd(gpu, layer, layer.fwd, hw[0], hw[1])
-    ? winogradSteps(gpu, layer, layer.fwd, x, y, layer.bias.buffer, reflect, label)
+    ? winogradSteps(gpu, layer, layer.fwd, x, y, layer.bias.buffer, reflect, label, scratch)
     : directSteps(gpu, layer, layer.fwd, x, y, layer.bias.buffer, reflect, label);
 }
 
 /**
  * dx = conv_transpose(dy, w): dx[i,p] = Σ_{o,u,v} dy[o, p-(u,v)+pad] w[o,i,u,v]; overwrites dx. With reflection,
  * the terms landing on the padded ring are then added to their reflected source pixels (one more small dispatch).
+ * `scratch` as for conv2dForward.
  */
-export function conv2dBackwardInput(gpu: Gpu, layer: ConvLayer, dy: Tensor, dx: Tensor): Step[] {
+export function conv2dBackwardInput(gpu: Gpu, layer: ConvLayer, dy: Tensor, dx: Tensor, scratch?: ConvScratch): Step[] {
   const hw = checkChw(dy, layer.cout, 'dy');
   checkChw(dx, layer.cin, 'dx', hw);
   checkReflect(layer.pad, layer.k, hw[0], hw[1]);
   const label = `conv_backward_input ${dx.label}`;
   // The main pass is the zero-padded transposed conv in both modes (REFLECT off).
   const steps = useWinograd(gpu, layer, layer.bwd, hw[0], hw[1])
-    ? winogradSteps(gpu, layer, layer.bwd, dy, dx, undefined, false, label)
+    ? winogradSteps(gpu, layer, layer.bwd, dy, dx, undefined, false, label, scratch)
     : directSteps(gpu, layer, layer.bwd, dy, dx, undefined, false, label);
   const p = (layer.k - 1) / 2;
   if (layer.pad === 'reflect' && p > 0) {

@@ -93,7 +93,7 @@ const dummies = new WeakMap<Gpu, GPUBuffer>();
 function dummyScalars(gpu: Gpu): GPUBuffer {
   let b = dummies.get(gpu);
   if (!b) {
-    b = gpu.device.createBuffer({ label: 'scalars.none', size: 16, usage: GPUBufferUsage.STORAGE });
+    b = gpu.persist(gpu.device.createBuffer({ label: 'scalars.none', size: 16, usage: GPUBufferUsage.STORAGE }));
     dummies.set(gpu, b);
   }
   return b;

@@ -1,19 +1,21 @@
 // The style-transfer loop: images in, image out. Environment-neutral (Node and browsers): files are the caller's.
-import { PainterlyError, type Gpu } from '../gpu/device.ts';
+import { fmtMiB, GpuMemoryError, PainterlyError, type Gpu } from '../gpu/device.ts';
+import { dryRunGpu } from '../gpu/dry.ts';
 import { readTensor, uploadTensor, type Tensor, createTensor, destroyTensors } from '../gpu/tensor.ts';
 import { rgbToYiq, transferLuminance, matchColorHistogram } from '../image/color.ts';
 import { createImage, type RgbImage } from '../image/image.ts';
 import { fitLongestSide, resize } from '../image/resize.ts';
-import { deepest, minimumSide as netMinimumSide, type Network } from '../nets/executor.ts';
+import { createNetwork, deepest, layersUpTo, minimumSide as netMinimumSide, type Network } from '../nets/executor.ts';
+import type { NetDescription, NetWeights } from '../nets/describe.ts';
 import type { Pooling } from '../nets/vgg19.ts';
 import { createAdam } from '../optim/adam.ts';
 import { createLbfgs } from '../optim/lbfgs.ts';
 import { createSgd } from '../optim/sgd.ts';
-import type { Objective, Optimizer } from '../optim/types.ts';
+import type { Objective, Optimizer, StepResult } from '../optim/types.ts';
 import { firstFeature, GatysObjective, type LossConfig, type LossTerms } from './objective.ts';
-import { contentTargets, styleTargets } from './targets.ts';
+import { contentTargets, positionsAt, styleTargets } from './targets.ts';
 import { mulberry32 } from '../weights/random.ts';
-import { needsTiling, planTiles, tiledContentTargets, TiledObjective } from './tiled.ts';
+import { needsTiling, planPeakBytes, planTiles, tiledContentTargets, tiledGrams, TiledObjective, type TileGrid } from './tiled.ts';
 
 /** Fully resolved engine settings (see options.ts for the user-facing names, defaults and validation). */
 export interface EngineSettings {
@@ -34,6 +36,10 @@ export interface EngineSettings {
   saveEvery: number;
   /** Memory budget for L-BFGS history, bytes. */
   maxHistoryBytes?: number;
+  /** GPU memory budget of a run, bytes (network, plan, optimiser state): tiles, or refuses, when the plan exceeds it. */
+  maxMemoryBytes?: number;
+  /** Reports the planned and the measured GPU bytes through onMessage. */
+  verbose?: boolean;
 }
 
 export interface StylizeImages {
@@ -87,6 +93,8 @@ export interface StylizeResult {
   stopped: 'done' | 'converged' | 'aborted' | 'non-finite';
   message?: string;
   seconds: number;
+  /** Most GPU bytes live at once during the run (counted from the buffers actually created). */
+  peakBytes?: number;
 }
 
 function deepestLayer(net: Network, l: LossConfig): string {
@@ -129,6 +137,7 @@ function clamp01(img: RgbImage): RgbImage {
 export async function stylizeImages(gpu: Gpu, net: Network, images: StylizeImages, s: EngineSettings, hooks: StylizeHooks = {}): Promise<StylizeResult> {
   if (images.styles.length === 0 && s.loss.styleWeight !== 0) throw new PainterlyError('no style image given');
   const t0 = performance.now();
+  gpu.resetPeak();
   const scales = s.scales.length ? s.scales : [s.size];
   let current: RgbImage | undefined;
   let result: StylizeResult | undefined;
@@ -168,7 +177,143 @@ export async function stylizeImages(gpu: Gpu, net: Network, images: StylizeImage
   }
   result!.seconds = (performance.now() - t0) / 1000;
   result!.image = clamp01(result!.image);
+  result!.peakBytes = gpu.peakBytes;
+  if (s.verbose) hooks.onMessage?.(`GPU memory: peak ${fmtMiB(gpu.peakBytes)} (counted from the buffers created)`);
   return result!;
+}
+
+// ---------------------------------------------------------------------------------------------- memory planning
+
+/** What a run at one scale allocates on the GPU, counted by running its planning code on a dry-run device. */
+export interface PlannedBytes {
+  /** Most bytes live at once: network + plan + optimiser state (with a full L-BFGS history). */
+  total: number;
+  /** The network's weights, as uploaded and rearranged for the kernels. */
+  network: number;
+  /** Optimiser state: its vectors and the L-BFGS history. */
+  optimizer: number;
+  /** Everything else at the peak: activations, gradients, conv scratch, loss targets and scratch, images. */
+  plan: number;
+  /** Tiles of the plan (1 when untiled). */
+  tiles: number;
+}
+
+const dryNets = new WeakMap<Network, { gpu: Gpu; net: Network }>();
+
+/** The network rebuilt on a dry-run device (zero weights of the same shapes), once per network and adapter. */
+function dryNetwork(gpu: Gpu, net: Network): { gpu: Gpu; net: Network } {
+  let d = dryNets.get(net);
+  if (!d || d.gpu.maxBindingBytes !== gpu.maxBindingBytes) {
+    const dry = dryRunGpu(gpu);
+    const convs: NetWeights['convs'] = new Map([...net.convs].map(([name, c]) => [name, {
+      name, cin: c.cin, cout: c.cout, k: c.k, weight: new Float32Array(c.cout * c.cin * c.k * c.k), bias: new Float32Array(c.cout),
+    }]));
+    d = { gpu: dry, net: createNetwork(dry, net.desc, { convs, pretrained: net.pretrained, source: net.source }) };
+    dryNets.set(net, d);
+  }
+  return d;
+}
+
+/**
+ * The planned bytes of a run with network `desc` (up to the deepest loss layer) without loading its weights: a dry
+ * network of zero weights with the description's shapes (painterly info --size).
+ */
+export async function plannedBytesForDescription(
+  gpu: Gpu, desc: NetDescription, width: number, height: number, s: EngineSettings,
+): Promise<PlannedBytes & { grid?: TileGrid }> {
+  const layers = lossLayersOf(s.loss);
+  const upTo = deepest(desc, layers.length ? layers : [firstFeature(desc)]);
+  const dry = dryRunGpu(gpu);
+  const convs: NetWeights['convs'] = new Map();
+  let cin = desc.inputChannels;
+  for (const l of layersUpTo(desc, upTo)) {
+    if (l.op !== 'conv') continue;
+    convs.set(l.name, { name: l.name, cin, cout: l.cout, k: l.k, weight: new Float32Array(l.cout * cin * l.k * l.k), bias: new Float32Array(l.cout) });
+    cin = l.cout;
+  }
+  const net = createNetwork(dry, desc, { convs, pretrained: false, source: 'planning' });
+  dryNets.set(net, { gpu: dry, net });
+  return plannedBytesAt(gpu, net, width, height, s);
+}
+
+/** L-BFGS history the optimiser will grow to (allocated lazily, so a one-step dry run does not see it). */
+function historyBytes(s: EngineSettings, n: number): number {
+  if (s.optimizer !== 'lbfgs') return 0;
+  const vec = Math.max(16, Math.ceil((n * 4) / 16) * 16);
+  const fit = Math.floor((s.maxHistoryBytes ?? 2 ** 30) / (2 * n * 4)) - 1;
+  const m = Math.max(1, Math.min(s.lbfgsHistory, fit));
+  const lineSearch = s.lineSearch === 'strong-wolfe' ? 3 * vec : 0; // trial point and trial gradients
+  return 2 * Math.min(m + 1, Math.max(1, s.iters)) * vec + lineSearch;
+}
+
+/**
+ * The GPU bytes a run of `content` with `styles` (already at this scale's sizes) allocates with tile grid `grid`
+ * (undefined: untiled): the engine's own planning code (targets, objective, optimiser, one evaluation) runs on a
+ * dry-run device that counts the buffers it creates, plus the L-BFGS history the run grows to.
+ */
+export async function plannedBytes(
+  gpu: Gpu, net: Network, content: RgbImage, styles: RgbImage[], s: EngineSettings, grid: TileGrid | undefined,
+): Promise<PlannedBytes> {
+  const d = dryNetwork(gpu, net);
+  const network = d.gpu.liveBytes;
+  d.gpu.resetPeak();
+  const stats = { optimizerBytes: 0 };
+  const dry = { ...s, iters: 1, saveEvery: 0, verbose: false, maxMemoryBytes: undefined };
+  await runAtScale(d.gpu, d.net, content, styles, content, dry, {}, 0, 1, grid, stats);
+  const history = historyBytes(s, 3 * content.width * content.height);
+  const total = d.gpu.peakBytes + history;
+  const optimizer = stats.optimizerBytes + history;
+  return { total, network, optimizer, plan: total - network - optimizer, tiles: grid?.tiles.length ?? 1 };
+}
+
+/** The planned bytes of a default-sized run: a width x height content and one style image of the same size. */
+export async function plannedBytesAt(gpu: Gpu, net: Network, width: number, height: number, s: EngineSettings): Promise<PlannedBytes & { grid?: TileGrid }> {
+  const content = createImage(width, height);
+  const sw = Math.max(1, Math.round(width * s.styleScale));
+  const sh = Math.max(1, Math.round(height * s.styleScale));
+  const style = sw === width && sh === height ? content : createImage(sw, sh);
+  const layers = lossLayersOf(s.loss);
+  let grid = needsTiling(gpu, net, height, width, layers) ? planTiles(gpu, net, height, width, layers) : undefined;
+  if (s.maxMemoryBytes !== undefined) grid = await gridWithin(gpu, net, content, [style], s, layers, grid, s.maxMemoryBytes);
+  return { ...(await plannedBytes(gpu, net, content, [style], s, grid)), grid };
+}
+
+function lossLayersOf(cfg: LossConfig): string[] {
+  return [...(cfg.contentWeight !== 0 ? cfg.contentLayers : []), ...(cfg.styleWeight !== 0 ? cfg.styleLayers : [])];
+}
+
+/**
+ * The tile grid (from `grid`, which the binding limit may already require, to ever smaller tiles) whose planned
+ * bytes fit `budget`; a one-line error saying what would fit when even the smallest tiles do not.
+ */
+async function gridWithin(
+  gpu: Gpu, net: Network, content: RgbImage, styles: RgbImage[], s: EngineSettings, layers: string[],
+  grid: TileGrid | undefined, budget: number,
+): Promise<TileGrid | undefined> {
+  const { width: w, height: h } = content;
+  let best = (await plannedBytes(gpu, net, content, styles, s, grid)).total;
+  if (best <= budget) return grid;
+  if (layers.length > 0) {
+    let maxBytes = Math.min(gpu.maxBindingBytes, planPeakBytes(net, h, w, deepest(net.desc, layers)));
+    let tiles = grid?.tiles.length ?? 1;
+    for (let i = 0; i < 24; i++) {
+      maxBytes = Math.floor(maxBytes / 2);
+      let g: TileGrid;
+      try {
+        g = planTiles(gpu, net, h, w, layers, { maxBytes });
+      } catch (e) {
+        if (e instanceof PainterlyError) break; // tiles cannot get smaller
+        throw e;
+      }
+      if (g.tiles.length === tiles) continue;
+      tiles = g.tiles.length;
+      const bytes = (await plannedBytes(gpu, net, content, styles, s, g)).total;
+      if (bytes <= budget) return g;
+      best = Math.min(best, bytes);
+    }
+  }
+  throw new PainterlyError(`a ${w}x${h} run needs at least ${fmtMiB(best)} of GPU memory${layers.length ? ' (tiled as far as it goes)' : ''}, ` +
+    `past the budget of ${fmtMiB(budget)}; use --max-memory ${Math.ceil(best / 2 ** 20)}M or more, or a smaller --size`);
 }
 
 async function stylizeAtScale(
@@ -176,33 +321,77 @@ async function stylizeAtScale(
   hooks: StylizeHooks, scale: number, scales: number,
 ): Promise<StylizeResult> {
   const { width: w, height: h } = content;
-  const owned: Tensor[] = [];
-  const cfg = s.loss;
-  const contentT = toTensor(gpu, content, 'content');
-  owned.push(contentT);
-  const contentLayers = cfg.contentWeight !== 0 ? cfg.contentLayers : [];
-  const lossLayers = [...contentLayers, ...(cfg.styleWeight !== 0 ? cfg.styleLayers : [])];
+  const lossLayers = lossLayersOf(s.loss);
   // Past the adapter's storage-binding limit the network runs in tiles (tiled.ts): same losses and gradient.
-  const grid = needsTiling(gpu, net, h, w, lossLayers) ? planTiles(gpu, net, h, w, lossLayers) : undefined;
-  if (grid) {
-    hooks.onMessage?.(`${w}x${h} runs in ${grid.tiles.length} tiles of ${grid.tileW}x${grid.tileH} ` +
-      `(storage binding limit ${(gpu.maxBindingBytes / 2 ** 20).toFixed(0)} MiB)`);
+  let grid = needsTiling(gpu, net, h, w, lossLayers) ? planTiles(gpu, net, h, w, lossLayers) : undefined;
+  if (s.maxMemoryBytes !== undefined) grid = await gridWithin(gpu, net, content, styles, s, lossLayers, grid, s.maxMemoryBytes);
+  const announce = async (g: TileGrid | undefined) => {
+    if (g) {
+      hooks.onMessage?.(`${w}x${h} runs in ${g.tiles.length} tiles of ${g.tileW}x${g.tileH} ` +
+        `(storage binding limit ${(gpu.maxBindingBytes / 2 ** 20).toFixed(0)} MiB` +
+        (s.maxMemoryBytes !== undefined ? `, memory budget ${fmtMiB(s.maxMemoryBytes)})` : ')'));
+    }
+    if (s.verbose) {
+      const p = await plannedBytes(gpu, net, content, styles, s, g);
+      hooks.onMessage?.(`planned GPU memory at ${w}x${h}: ${fmtMiB(p.total)} (network ${fmtMiB(p.network)}, ` +
+        `activations/scratch/targets ${fmtMiB(p.plan)}, optimiser ${fmtMiB(p.optimizer)})`);
+    }
+  };
+  await announce(grid);
+  try {
+    return await runAtScale(gpu, net, content, styles, init, s, hooks, scale, scales, grid);
+  } catch (e) {
+    if (!(e instanceof GpuMemoryError) || e.message.includes('at iteration') || lossLayers.length === 0) throw e;
+    // Out of memory while planning: retry once in tiles planned within half of what failed.
+    const failed = (await plannedBytes(gpu, net, content, styles, s, grid)).total;
+    let smaller: TileGrid | undefined;
+    try {
+      smaller = await gridWithin(gpu, net, content, styles, s, lossLayers, grid, Math.floor(failed / 2));
+    } catch (e2) {
+      throw new GpuMemoryError(`${e.message}; the plan needs ${fmtMiB(failed)} and no tiling fits half of that (${(e2 as Error).message})`);
+    }
+    hooks.onMessage?.(`out of GPU memory with a plan of ${fmtMiB(failed)}; retrying within ${fmtMiB(Math.floor(failed / 2))}`);
+    await announce(smaller);
+    return await runAtScale(gpu, net, content, styles, init, s, hooks, scale, scales, smaller);
   }
-  const P = grid ? undefined : contentTargets(gpu, net, contentT, contentLayers, s.pooling);
-  const Pt = grid ? tiledContentTargets(gpu, net, contentT, contentLayers, s.pooling, grid) : undefined;
-  const styleTs = styles.map((st, i) => toTensor(gpu, st, `style${i}`));
-  owned.push(...styleTs);
-  const blend = s.styleBlendWeights.length ? s.styleBlendWeights : styles.map(() => 1);
-  const A = await styleTargets(gpu, net, styleTs, blend, cfg.styleWeight !== 0 ? cfg.styleLayers : [], s.pooling, h, w);
-  owned.push(...(P?.values() ?? []), ...[...(Pt?.values() ?? [])].flat(), ...A.values());
-  const objective = grid
-    ? new TiledObjective(gpu, net, grid, s.pooling, cfg, { content: Pt!, style: A })
-    : new GatysObjective(gpu, net, h, w, s.pooling, cfg, { content: P!, style: A }, content);
-  if (grid && cfg.mattingWeight) {
-    objective.destroy();
-    destroyTensors(...owned);
-    throw new PainterlyError(`the matting regulariser does not run on tiled images (${w}x${h} is past the storage binding limit); use a smaller --size`);
-  }
+}
+
+/** One scale with a fixed tile grid; `stats` receives the optimiser's eager allocation (for plannedBytes). */
+async function runAtScale(
+  gpu: Gpu, net: Network, content: RgbImage, styles: RgbImage[], init: RgbImage, s: EngineSettings,
+  hooks: StylizeHooks, scale: number, scales: number, grid: TileGrid | undefined, stats?: { optimizerBytes: number },
+): Promise<StylizeResult> {
+  const { width: w, height: h } = content;
+  const cfg = s.loss;
+  const contentLayers = cfg.contentWeight !== 0 ? cfg.contentLayers : [];
+  // Everything this scale creates (plans, loss scratch, bind-time uniforms) is freed when it ends.
+  const all = gpu.collect();
+  const plan = await gpu.allocating(`the plan for ${w}x${h}`, async () => {
+    // Targets: their plans and scratch (and the content and style images) are freed as soon as they are computed.
+    const tc = gpu.collect();
+    const contentT = toTensor(gpu, content, 'content');
+    const P = grid ? undefined : contentTargets(gpu, net, contentT, contentLayers, s.pooling);
+    const Pt = grid ? tiledContentTargets(gpu, net, contentT, contentLayers, s.pooling, grid) : undefined;
+    const styleTs = styles.map((st, i) => toTensor(gpu, st, `style${i}`));
+    const blend = s.styleBlendWeights.length ? s.styleBlendWeights : styles.map(() => 1);
+    const styleLayers = cfg.styleWeight !== 0 ? cfg.styleLayers : [];
+    // Under a memory budget the style images run in tiles of the same per-tensor limit as the objective.
+    const A = grid && grid.maxBytes < gpu.maxBindingBytes
+      ? await styleTargetsWithin(gpu, net, styleTs, blend, styleLayers, s.pooling, h, w, grid.maxBytes)
+      : await styleTargets(gpu, net, styleTs, blend, styleLayers, s.pooling, h, w);
+    const targets = [...(P?.values() ?? []), ...[...(Pt?.values() ?? [])].flat(), ...A.values()];
+    tc.destroy(targets.map((t) => t.buffer));
+    const objective = grid
+      ? new TiledObjective(gpu, net, grid, s.pooling, cfg, { content: Pt!, style: A })
+      : new GatysObjective(gpu, net, h, w, s.pooling, cfg, { content: P!, style: A }, content);
+    if (grid && cfg.mattingWeight) {
+      objective.destroy();
+      throw new PainterlyError(`the matting regulariser does not run on tiled images (${w}x${h} is past the storage binding limit); use a smaller --size`);
+    }
+    return { objective, targets };
+  }).catch((e) => { all.destroy(); throw e; });
+  const { objective } = plan;
+  const owned: Tensor[] = [...plan.targets];
 
   const t0 = performance.now();
   let iter = 0;
@@ -217,19 +406,44 @@ async function stylizeAtScale(
       return f;
     },
   };
-  const x = toTensor(gpu, init, 'x');
-  // Before each step x is copied into `snap`; a finite step makes that snapshot the last good image (a swap).
-  let snap = createTensor(gpu, x.shape, 'x.snapshot');
-  let good = createTensor(gpu, x.shape, 'x.good');
-  owned.push(x);
-  const makeOptimizer = (): Optimizer => {
+  const makeOptimizer = (x: Tensor): Optimizer => {
     if (s.optimizer === 'adam') return createAdam(gpu, logged, x, { lr: s.lr });
     if (s.optimizer === 'sgd') return createSgd(gpu, logged, x, { lr: s.lr });
     return createLbfgs(gpu, logged, x, {
       lr: s.lr, history: s.lbfgsHistory, lineSearch: s.lineSearch, maxHistoryBytes: s.maxHistoryBytes, onMessage: hooks.onMessage,
     });
   };
-  const opt = makeOptimizer();
+  let x: Tensor, snap: Tensor, good: Tensor, opt: Optimizer;
+  try {
+    ({ x, snap, good, opt } = await gpu.allocating(`the image and optimiser state for ${w}x${h}`, () => {
+      const x = toTensor(gpu, init, 'x');
+      // Before each step x is copied into `snap`; a finite step makes that snapshot the last good image (a swap).
+      const snap = createTensor(gpu, x.shape, 'x.snapshot');
+      const good = createTensor(gpu, x.shape, 'x.good');
+      const oc = gpu.collect();
+      const opt = makeOptimizer(x);
+      oc.stop();
+      if (stats) stats.optimizerBytes = oc.bytes();
+      return { x, snap, good, opt };
+    }));
+  } catch (e) {
+    objective.destroy();
+    all.destroy();
+    throw e;
+  }
+  owned.push(x);
+  // Later allocations (the first evaluation's loss scratch, the L-BFGS history as it grows) are checked per step.
+  const step = async (): Promise<StepResult> => {
+    try {
+      return await gpu.allocating(`${iter === 0 ? 'the first evaluation' : `iteration ${iter + 1}`} at ${w}x${h}`, () => opt.step());
+    } catch (e) {
+      // Past the first step, out of memory is the history growing: no fallback plan, say what to change.
+      if (e instanceof GpuMemoryError && iter > 0) {
+        throw new PainterlyError(`${e.message}; use a smaller --lbfgs-history or --max-memory`);
+      }
+      throw e;
+    }
+  };
   let stopped: StylizeResult['stopped'] = 'done';
   let message: string | undefined;
   let haveGood = false;
@@ -243,7 +457,7 @@ async function stylizeAtScale(
     while (iter < s.iters) {
       if (hooks.signal?.aborted) { stopped = 'aborted'; break; }
       copy(x, snap);
-      const r = await opt.step();
+      const r = await step();
       if (!Number.isFinite(r.loss)) {
         // Keep the last good image; L-BFGS gets one retry from it with a fresh history.
         if (s.optimizer === 'lbfgs' && !retried && haveGood) {
@@ -293,7 +507,32 @@ async function stylizeAtScale(
     opt.destroy();
     objective.destroy();
     destroyTensors(...owned, snap, good);
+    all.destroy();
   }
+}
+
+/** styleTargets (targets.ts) with every style image run in tiles whose tensors stay within `maxBytes`. */
+async function styleTargetsWithin(
+  gpu: Gpu, net: Network, images: Tensor[], blend: number[], layers: string[], pooling: Pooling, outH: number, outW: number, maxBytes: number,
+): Promise<Map<string, Tensor>> {
+  const out = new Map<string, Tensor>();
+  if (layers.length === 0) return out;
+  const total = blend.reduce((a, b) => a + b, 0);
+  const sums = layers.map(() => undefined as Float64Array | undefined);
+  for (let k = 0; k < images.length; k++) {
+    const [h, w] = [images[k].shape[1], images[k].shape[2]];
+    const scales = layers.map((l) => (blend[k] / total) * (positionsAt(net, l, outH, outW) / positionsAt(net, l, h, w)));
+    const vals = await tiledGrams(gpu, net, images[k], layers, scales, pooling, { maxBytes });
+    vals.forEach((v, i) => {
+      const acc = (sums[i] ??= new Float64Array(v.length));
+      v.forEach((x, j) => { acc[j] += x; });
+    });
+  }
+  layers.forEach((l, i) => {
+    const n = Math.round(Math.sqrt(sums[i]!.length));
+    out.set(l, uploadTensor(gpu, Float32Array.from(sums[i]!), [n, n], `A.${l}`));
+  });
+  return out;
 }
 
 async function readImage(gpu: Gpu, x: Tensor, w: number, h: number): Promise<RgbImage> {

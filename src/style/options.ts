@@ -131,6 +131,8 @@ export interface StylizeOptions extends PhotorealOptions {
    * style term uses Gram matrices normalised by N.M (N channels, M pixels), so alpha/beta mean the same at any size.
    */
   lossNormalization: LossNormalization;
+  /** GPU memory budget in bytes (a number, or a string like '512M', '2G'): the run tiles, or refuses, to fit it. */
+  maxMemory?: number;
 }
 
 /** What callers pass: content and style, anything else optional (a single style need not be an array). */
@@ -146,8 +148,19 @@ const KEYS: readonly (keyof StylizeOptions)[] = [
   'contentLayers', 'styleLayers', 'styleLayerWeights', 'pooling', 'init', 'optimizer', 'lr', 'iters', 'lbfgsHistory',
   'lineSearch', 'seed', 'preserveColors', 'scales', 'saveEvery', 'printEvery', 'log', 'verbose', 'weights',
   'lossNormalization', 'backbone', 'method', 'model', 'alpha', 'levels', 'styleSize', ...PHOTOREAL_KEYS,
+  'maxMemory',
 ];
 export const STYLIZE_OPTION_KEYS = KEYS;
+
+/** Bytes from a count or a string with a binary suffix: 1048576, '512M', '2G', '1.5GiB', '64k'; undefined if malformed. */
+export function parseBytes(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v > 0 ? v : undefined;
+  if (typeof v !== 'string') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(v);
+  if (!m) return undefined;
+  const bytes = Math.floor(Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase()));
+  return bytes > 0 && Number.isSafeInteger(bytes) ? bytes : undefined;
+}
 
 /** How an option is named in error messages: the property name, or the CLI flag. */
 export type OptionLabel = (key: keyof StylizeOptions) => string;
@@ -337,5 +350,7 @@ export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = 
     levels,
     styleSize: number('styleSize', size, sizeOk, sizeExpect),
     ...resolvePhotoreal(get, bad, lossWeights.tvWeight),
+    maxMemory: get('maxMemory') === undefined ? undefined
+      : parseBytes(get('maxMemory')) ?? bad('maxMemory', `expected a byte count such as 512M or 2G, got ${show(get('maxMemory'))}`),
   };
 }

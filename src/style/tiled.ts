@@ -80,6 +80,8 @@ export interface TileGrid {
   layers: string[];
   /** Whether the halo covers pass 2 (gradients) or only exact features on the cores. */
   backward: boolean;
+  /** The per-tensor limit the tiles were sized for (the binding limit, or less under a memory budget). */
+  maxBytes: number;
   tiles: Tile[];
   /** Level and radius per layer of `layers`. */
   fields: Map<string, { level: number; radius: number }>;
@@ -130,7 +132,7 @@ export function planTiles(gpu: Gpu, net: Network, h: number, w: number, layers: 
       for (const sy of ay.spans) for (const sx of ax.spans) {
         tiles.push({ y0: sy.s, x0: sx.s, core: { y0: sy.c0, x0: sx.c0, h: sy.c1 - sy.c0, w: sx.c1 - sx.c0 } });
       }
-      return { h, w, tileH: ay.T, tileW: ax.T, halo, align, layers: [...layers], backward, tiles, fields };
+      return { h, w, tileH: ay.T, tileW: ax.T, halo, align, layers: [...layers], backward, maxBytes, tiles, fields };
     }
     // Split the longer tile side further; stop when cores are down to one alignment unit.
     const canY = Math.ceil(h / ny) > align;
@@ -219,10 +221,15 @@ export function tiledContentTargets(gpu: Gpu, net: Network, image: Tensor, layer
   return out;
 }
 
-/** scale_l · F_l F_lᵀ of one image, tile by tile (for style images past the binding limit); values read back. */
-export async function tiledGrams(gpu: Gpu, net: Network, image: Tensor, layers: string[], scales: number[], pooling: Pooling): Promise<Float32Array[]> {
+/**
+ * scale_l · F_l F_lᵀ of one image, tile by tile (for style images past the binding limit, or past `opts.maxBytes`
+ * per tensor under a memory budget); values read back.
+ */
+export async function tiledGrams(
+  gpu: Gpu, net: Network, image: Tensor, layers: string[], scales: number[], pooling: Pooling, opts: { maxBytes?: number } = {},
+): Promise<Float32Array[]> {
   const [h, w] = [image.shape[1], image.shape[2]];
-  const grid = planTiles(gpu, net, h, w, layers, { backward: false });
+  const grid = planTiles(gpu, net, h, w, layers, { backward: false, maxBytes: opts.maxBytes });
   const plan = planNetwork(gpu, net, { h: grid.tileH, w: grid.tileW, pooling, upTo: deepest(net.desc, layers), taps: layers, backward: false });
   const xt = createTensor(gpu, [3, grid.tileH, grid.tileW], 'tile.style');
   const owned: Tensor[] = [xt];

@@ -11,7 +11,20 @@ import { selectTensors, VGG19_CONVS, type VggConv } from './layout.ts';
 import { parseHeader, parseHeaderLength, writeSafetensors, oneLine, type RawTensor, type SafetensorsHeader } from './safetensors.ts';
 import type { WeightStore } from './store.ts';
 
-export const VGG19_URL = 'https://huggingface.co/timm/vgg19.tv_in1k/resolve/main/model.safetensors';
+/**
+ * The commit of the Hub repository timm/vgg19.tv_in1k the default weights are fetched at, so that what arrives cannot
+ * change under us as the main branch moves (found in the Hub's commit pages; model.safetensors is unchanged since
+ * the repository's "Add model" commit). Refresh with `node scripts/pin-weights.mjs` (see there).
+ */
+export const VGG19_REVISION = '128d4708565b3a414bcbb9bbad440b2fe37b9f18';
+export const VGG19_URL = `https://huggingface.co/timm/vgg19.tv_in1k/resolve/${VGG19_REVISION}/model.safetensors`;
+/**
+ * sha256 of each downloaded tensor's raw bytes at VGG19_URL (torchvision names), checked before the subset is kept.
+ * Not yet established: this repository was built offline. A maintainer fills it with the table that
+ * `node scripts/pin-weights.mjs` prints (it downloads the conv tensors at the revision above and hashes them); until
+ * then only the subset's own sha256 (computed from what arrived) guards the cache.
+ */
+export const VGG19_TENSOR_SHA256: Readonly<Record<string, string>> = {};
 const VGG19_MB = 548;
 
 export interface Progress { bytes: number; total: number }
@@ -29,6 +42,8 @@ export interface FetchOptions {
   retries?: number;
   /** Milliseconds before the first retry (doubling). */
   retryDelayMs?: number;
+  /** Expected sha256 per tensor name (default: VGG19_TENSOR_SHA256 for VGG19_URL); tensors not listed are not checked. */
+  expectedSha256?: Readonly<Record<string, string>>;
 }
 
 /** Ranges closer than this are fetched as one (a request costs more than a few skipped bytes). */
@@ -161,6 +176,18 @@ async function download(opts: FetchOptions, name: string, message: (m: string) =
       const r = lastIndex(ranges, ([b]) => b <= e.begin);
       const at = starts[r] + e.begin - ranges[r][0];
       tensors.push({ name: tname, dtype: e.dtype, shape: e.shape, data: data.subarray(at, at + e.end - e.begin) });
+    }
+  }
+  const expected = opts.expectedSha256 ?? (url === VGG19_URL ? VGG19_TENSOR_SHA256 : {});
+  for (const t of tensors) {
+    const want = expected[t.name];
+    if (!want) continue;
+    const got = await sha256Hex(t.data);
+    if (got !== want) {
+      await store.delete(part);
+      await store.delete(metaName);
+      throw new PainterlyError(`${url}: tensor ${t.name} has sha256 ${got}, expected ${want}; the file is not the pinned one ` +
+        '(refresh the pins with scripts/pin-weights.mjs if the change is intended)');
     }
   }
   const bytes = writeSafetensors(tensors, {

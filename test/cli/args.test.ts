@@ -56,6 +56,7 @@ test('every flag maps onto its option, in both spellings', () => {
     ['--backbone', 'vgg19-16x', 'backbone', 'vgg19-16x'],
     ['--method', 'gatys', 'method', 'gatys'],
     ['--matting-weight', '300', 'mattingWeight', 300],
+    ['--max-memory', '512M', 'maxMemory', 512 * 2 ** 20],
   ];
   for (const [flag, value, key, want] of values) {
     assert.equal(parse(flag, value)[key], want, `${flag} ${value}`);

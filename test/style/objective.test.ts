@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert';
 import { createTensor, poison, readTensor, uploadTensor, type Tensor } from '../../src/gpu/tensor.ts';
 import { createVgg19, VGG19, VGG19_BLOCKS, type Pooling } from '../../src/nets/vgg19.ts';
 import { VGG19_16X } from '../../src/nets/backbones.ts';
-import { createNetwork } from '../../src/nets/executor.ts';
+import { createNetwork, layerShapes } from '../../src/nets/executor.ts';
+import { convAlgorithmFor } from '../../src/ops/conv2d.ts';
 import { randomNetWeights } from '../../src/weights/net-weights.ts';
 import { featuresReference, gatysReference, gramReference, type RefConv } from '../../src/reference/net.ts';
 import { t64, type T64 } from '../../src/reference/tensor.ts';
@@ -44,9 +45,9 @@ function config(over: Partial<LossConfig> = {}): LossConfig {
 const H = 22;
 const W = 19;
 
-async function setup(pooling: Pooling, cfg: LossConfig) {
+async function setup(pooling: Pooling, cfg: LossConfig, width?: number[]) {
   const gpu = await testGpu();
-  const convs = tinyVgg(nextSeed());
+  const convs = tinyVgg(nextSeed(), width);
   const net = createVgg19(gpu, { convs, pretrained: false, source: 'test' });
   const content = t64([3, H, W], randArray(3 * H * W, nextSeed(), 0, 1));
   const style = t64([3, H, W], randArray(3 * H * W, nextSeed(), 0, 1));
@@ -79,6 +80,40 @@ for (const pooling of ['avg', 'max'] as Pooling[]) {
       assert.is(await obj.evaluate(gx, grad), total);
     });
   }
+}
+
+// Winograd engages at min(channels) >= 16 (multiples of 4): widths 16..24 run it inside the whole objective, forward
+// and input gradient, on an image whose width is not a multiple of 4 (the scalar output path) and one that is.
+for (const [h, w] of [[22, 19], [20, 24]]) {
+  test(`loss terms and gradient match float64 with Winograd convolutions (16-24 channels, ${h}x${w}, max pooling)`, async () => {
+    const cfg = config();
+    const width = [16, 16, 20, 24, 24];
+    const gpu = await testGpu();
+    const convs = tinyVgg(nextSeed(), width);
+    const net = createVgg19(gpu, { convs, pretrained: false, source: 'test' });
+    const winograd = [...net.convs].filter(([name, c]) => {
+      const shape = layerShapes(net, h, w, name).get(name)!;
+      const a = convAlgorithmFor(gpu, c, shape[1], shape[2]);
+      return a.forward === 'winograd' && a.input === 'winograd';
+    }).map(([name]) => name);
+    assert.ok(winograd.includes('conv1_2') && winograd.includes('conv3_1'), `Winograd runs in the objective (${winograd})`);
+    const rand = () => t64([3, h, w], randArray(3 * h * w, nextSeed(), 0, 1));
+    const content = rand(), style = rand(), x = rand();
+    const P = featuresReference(VGG19, convs, content, 'max', cfg.contentLayers);
+    const A = new Map<string, T64>([...featuresReference(VGG19, convs, style, 'max', cfg.styleLayers)].map(([l, F]) => [l, gramReference(F)]));
+    const up = (m: Map<string, T64>) => new Map<string, Tensor>([...m].map(([l, t]) => [l, uploadTensor(gpu, t.data, t.shape, l)]));
+    const obj = new GatysObjective(gpu, net, h, w, 'max', cfg, { content: up(P), style: up(A) });
+    const want = gatysReference(VGG19, convs, x, 'max', cfg, { content: P, style: A });
+    const gx = uploadTensor(gpu, x.data, x.shape, 'x');
+    const grad = createTensor(gpu, x.shape, 'grad');
+    poison(gpu, grad);
+    await obj.evaluate(gx, grad);
+    for (const k of ['content', 'style', 'tv', 'total'] as const) assertClose([obj.last![k]], [want.terms[k]], 2e-4, `${k} loss`);
+    assert.ok(want.terms.style > 0 && want.terms.content > 0, 'the test exercises both losses');
+    assertClose(await readTensor(gpu, grad), want.grad.data, 2e-3, 'gradient w.r.t. the image');
+    obj.destroy();
+    net.destroy();
+  });
 }
 
 test('reference gradient matches finite differences along random directions', async () => {
