@@ -7,6 +7,7 @@
 // Flags: --model DIR  --sizes 512,1024  --runs 3  --content FILE  --style FILE  --style-size 512  --psnr-size 512
 //        --openblas DIR (also run the reference with that OpenBLAS: LD_LIBRARY_PATH=DIR and OPENBLAS_NUM_THREADS for
 //        that process only; the folder is the unpacked libopenblas0-pthread's usr/lib/x86_64-linux-gnu/openblas-pthread)
+//        --also-reference-blas (with --openblas: run the reference on Debian's default BLAS too)
 //        --torch-threads 2  --no-torch  --json FILE  --keep (keep the raw inputs and outputs in the temp folder)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -102,18 +103,26 @@ function torchRun(label: string, env: NodeJS.ProcessEnv): TorchRun | undefined {
 
 const torchRuns: TorchRun[] = [];
 if (withTorch) {
-  const plain = torchRun('default-blas', { ...process.env });
-  if (plain) torchRuns.push(plain);
+  // With --openblas the reference runs on OpenBLAS only (Debian's default reference BLAS makes torch several times
+  // slower: minutes per 1024² image on 2 shared cores); --also-reference-blas adds a run on the default BLAS.
+  if (!openblas || args.includes('--also-reference-blas')) {
+    const plain = torchRun('default-blas', { ...process.env });
+    if (plain) torchRuns.push(plain);
+  }
   if (openblas) {
     const ob = torchRun('openblas', { ...process.env, LD_LIBRARY_PATH: [openblas, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'), OPENBLAS_NUM_THREADS: String(torchThreads) });
     if (ob) torchRuns.push(ob);
   }
-  for (const t of torchRuns) console.log(`PyTorch reference: ${t.blas} (${t.blasLibs.join(', ') || 'no BLAS library mapped'}), ${t.threads} threads`);
+  for (const t of torchRuns) {
+    console.log(`PyTorch reference: ${t.blas} (${t.blasLibs.join(', ') || 'no BLAS library mapped'}), ${t.threads} threads: ` +
+      [...t.ms].map(([k, ms]) => `${k.replace('|', ' ')} ${ms.toFixed(0)} ms`).join(', ') + `; style encoding ${JSON.stringify(t.styleMs)}`);
+  }
 }
 
 const gpu = await openDawnGpu();
 console.log(`adapter: ${gpu.describe()}; storage binding limit ${(gpu.maxBindingBytes / 2 ** 20).toFixed(0)} MiB`);
-const model = await loadFeedForwardModel(gpu, modelDir);
+let model = await loadFeedForwardModel(gpu, modelDir);
+let plannedSize: number | undefined;
 const rows: (string | number)[][] = [];
 const results: Record<string, unknown>[] = [];
 const styleRows: (string | number)[][] = [];
@@ -131,6 +140,10 @@ for (const method of METHODS) {
   }
   styleRows.push([method, `${style.width}x${style.height}`, median(styleTimes).toFixed(0), ...torchRuns.map((t) => (t.styleMs[method] ?? NaN).toFixed(0))]);
   for (const size of sizes) {
+    // The model caches a plan (every activation buffer) per network and size: drop the previous size's before this
+    // one (the 1024² plans of all ten networks take gigabytes), by reloading the model (its files are small).
+    if (plannedSize !== undefined && plannedSize !== size) { model.destroy(); model = await loadFeedForwardModel(gpu, modelDir); }
+    plannedSize = size;
     const content = contents.get(size)!;
     let out: RgbImage;
     try {
@@ -146,6 +159,7 @@ for (const method of METHODS) {
       times.push(performance.now() - t0);
     }
     const ms = median(times);
+    console.log(`Painterly ${method} ${size}: ${ms.toFixed(0)} ms (runs ${times.map((t) => t.toFixed(0)).join(', ')})`);
     const ref = torchRuns.map((t) => t.ms.get(`${method}|${size}`));
     rows.push([method, `${levels.join(',')}`, alpha, size, ms.toFixed(0), ...ref.flatMap((r) => [r ? r.toFixed(0) : '-', r ? (r / ms).toFixed(2) : '-'])]);
     results.push({ method, levels, alpha, size, ms, runs, torch: torchRuns.map((t, i) => ({ blas: t.blas, threads: t.threads, ms: ref[i], ratio: ref[i] ? ref[i]! / ms : undefined })) });
