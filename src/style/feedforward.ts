@@ -11,10 +11,11 @@ import { encodeSteps, type Step } from '../gpu/kernel.ts';
 import { createTensor, destroyTensors, readBuffers, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { createImage, type RgbImage } from '../image/image.ts';
 import { createNetwork, forwardFrom, planNetwork, type NetPlan, type Network } from '../nets/executor.ts';
-import { channelAffine, channelMix, channelMoments } from '../ops/channel.ts';
-import { gram } from '../ops/gram.ts';
+import { channelAffine, channelMix } from '../ops/channel.ts';
 import type { NetWeights } from '../nets/describe.ts';
 import type { FeedForwardModelSpec } from './ff-models.ts';
+import { featureStatsGpu, moments, submit } from './ff-stats.ts';
+import { describeGrid, encoderPeak, levelFields, levelGrids, levelPeak, mib, planFFGrid, tiledDecode, tiledFeatureStats, type LevelMap, type TilingOptions } from './ff-tiled.ts';
 import { adainMap, momentsFromVariance, styleColoring, wctMap, type ChannelMoments, type FeatureStats, type StyleColoring } from './transforms.ts';
 
 export type FeedForwardMethod = 'wct' | 'adain';
@@ -80,47 +81,6 @@ export class FeedForwardModel {
   }
 }
 
-function submit(gpu: Gpu, steps: Step[], label: string): void {
-  const enc = gpu.device.createCommandEncoder({ label });
-  const pass = enc.beginComputePass({ label });
-  encodeSteps(pass, steps);
-  pass.end();
-  gpu.device.queue.submit([enc.finish()]);
-}
-
-/** Per-channel mean and unbiased variance of F [C,H,W] (GPU), read back. */
-async function moments(gpu: Gpu, F: Tensor): Promise<{ mean: Float32Array; variance: Float32Array }> {
-  const c = F.shape[0];
-  const out = createTensor(gpu, [2 * c], 'moments');
-  try {
-    submit(gpu, channelMoments(gpu, F, out), 'moments');
-    const [v] = await readBuffers(gpu, [{ buffer: out.buffer, bytes: 2 * c * 4 }]);
-    return { mean: v.slice(0, c), variance: v.slice(c, 2 * c) };
-  } finally {
-    out.buffer.destroy();
-  }
-}
-
-/** Means and centred covariance F̄F̄ᵀ/(M−1) of F on the GPU (centre, then a Gram), read back as float64. */
-async function featureStatsGpu(gpu: Gpu, F: Tensor): Promise<FeatureStats> {
-  const c = F.shape[0];
-  const m = F.size / c;
-  const { mean } = await moments(gpu, F);
-  const coef = new Float32Array(2 * c);
-  coef.fill(1, 0, c);
-  for (let i = 0; i < c; i++) coef[c + i] = -mean[i];
-  const coefT = uploadTensor(gpu, coef, [2 * c], 'centre.coef');
-  const centred = createTensor(gpu, F.shape, 'centred');
-  const G = createTensor(gpu, [c, c], 'covariance');
-  try {
-    submit(gpu, [...channelAffine(gpu, F, coefT, centred), ...gram(gpu, centred, G, 1 / Math.max(1, m - 1))], 'covariance');
-    const [cov] = await readBuffers(gpu, [{ buffer: G.buffer, bytes: c * c * 4 }]);
-    return { channels: c, mean: Float64Array.from(mean), cov: Float64Array.from(cov) };
-  } finally {
-    destroyTensors(coefT, centred, G);
-  }
-}
-
 /** What a style contributes at each level, computed once and reusable across content images. */
 export interface EncodedStyle {
   method: FeedForwardMethod;
@@ -135,18 +95,27 @@ function imageTensor(gpu: Gpu, img: RgbImage, label: string): Tensor {
   return uploadTensor(gpu, img.data, [3, img.height, img.width], label);
 }
 
-/** Encodes style images at each level (their sizes need not match the content's). */
+/** Encodes style images at each level (their sizes need not match the content's); styles past the limit run in tiles. */
 export async function encodeStyle(
-  gpu: Gpu, model: FeedForwardModel, method: FeedForwardMethod, styles: RgbImage[], weights: number[], levels: number[],
+  gpu: Gpu, model: FeedForwardModel, method: FeedForwardMethod, styles: RgbImage[], weights: number[], levels: number[], tiling: TilingOptions = {},
 ): Promise<EncodedStyle> {
   if (styles.length === 0) throw new PainterlyError('no style image given');
   const sum = weights.reduce((a, b) => a + b, 0);
   if (weights.length !== styles.length || !(sum > 0)) throw new PainterlyError('style blend weights: one non-negative weight per style image, with a positive sum');
+  const maxBytes = tiling.maxBytes ?? gpu.maxBindingBytes;
   const perLevel = new Map<number, (StyleColoring | ChannelMoments)[]>();
   for (const k of levels) {
     const lv = model.level(k);
     const list: (StyleColoring | ChannelMoments)[] = [];
-    for (const img of styles) {
+    for (const [i, img] of styles.entries()) {
+      if (tiling.tileSize !== undefined || encoderPeak(lv, img.height, img.width) > maxBytes) {
+        const grid = planFFGrid(img.height, img.width, levelFields(lv).encoder, levelFields(lv).align, (th, tw) => encoderPeak(lv, th, tw), maxBytes, tiling.tileSize);
+        tiling.onMessage?.(`style ${i + 1} (${img.width}x${img.height}), level ${k}: encoded in ${describeGrid(grid)}`);
+        const acc = await tiledFeatureStats(gpu, lv, img, grid, method === 'wct' ? 'cov' : 'var');
+        if (method === 'wct') list.push(styleColoring(acc.stats()));
+        else { const m = acc.moments(); list.push(momentsFromVariance(m.mean, m.variance)); }
+        continue;
+      }
       const x = imageTensor(gpu, img, 'style');
       const plan = planNetwork(gpu, lv.encoder, { h: img.height, w: img.width, upTo: lv.feature, taps: [lv.feature], backward: false });
       try {
@@ -162,6 +131,18 @@ export async function encodeStyle(
     perLevel.set(k, list);
   }
   return { method, levels: [...levels], weights: weights.map((w) => w / sum), perLevel };
+}
+
+/** The level's per-position map from the content's statistics (covariance for WCT, moments for AdaIN). */
+function levelMap(style: EncodedStyle, k: number, alpha: number, content: FeatureStats | { mean: ArrayLike<number>; variance: ArrayLike<number> }): LevelMap {
+  const styles = style.perLevel.get(k)!;
+  if (style.method === 'wct') {
+    const { T, b } = wctMap(content as FeatureStats, styles as StyleColoring[], style.weights, alpha);
+    return { kind: 'mix', T, b };
+  }
+  const m = content as { mean: ArrayLike<number>; variance: ArrayLike<number> };
+  const { a, b } = adainMap(momentsFromVariance(m.mean, m.variance), styles as ChannelMoments[], style.weights, alpha);
+  return { kind: 'affine', a, b };
 }
 
 /** Reflection padding of an image to (ph, pw) >= its size (bottom and right), for sizes the poolings divide. */
@@ -187,7 +168,7 @@ export function cropImage(img: RgbImage, h: number, w: number): RgbImage {
   return out;
 }
 
-export interface FeedForwardOptions {
+export interface FeedForwardOptions extends TilingOptions {
   /** Content/style blend of the features: 1 = full style, 0 = the content's reconstruction. */
   alpha: number;
   onLevel?: (level: number, index: number, count: number) => void;
@@ -198,7 +179,9 @@ export interface FeedForwardOptions {
 export interface EncodedContent { level: number; h: number; w: number; F: Tensor; stats?: FeatureStats; moments?: ChannelMoments }
 
 /**
- * Stylises `content` with an encoded style; returns the image at the content's size (values not clamped).
+ * Stylises `content` with an encoded style; returns the image at the content's size (values not clamped). When a
+ * level's untiled plan would hold a tensor past `maxBytes` (default: the binding limit), or `tileSize` is given,
+ * every level runs in tiles on a host-memory image (ff-tiled.ts; the same result).
  */
 export async function stylizeFeedForward(
   gpu: Gpu, model: FeedForwardModel, content: RgbImage, style: EncodedStyle, o: FeedForwardOptions,
@@ -207,6 +190,12 @@ export async function stylizeFeedForward(
   const mult = 2 ** (deepestLevel - 1);
   const H = Math.ceil(content.height / mult) * mult;
   const W = Math.ceil(content.width / mult) * mult;
+  const maxBytes = o.maxBytes ?? gpu.maxBindingBytes;
+  const peak = Math.max(...style.levels.map((k) => levelPeak(model.level(k), H, W)));
+  if (o.tileSize !== undefined || peak > maxBytes) {
+    o.onMessage?.(`${style.method}: ${W}x${H} runs in tiles (${o.tileSize !== undefined ? `forced cores of ${o.tileSize} px` : `untiled it needs a ${mib(peak)} tensor, past the ${mib(maxBytes)} limit`})`);
+    return cropImage(await stylizeTiled(gpu, model, reflectPadImage(content, H, W), style, o, maxBytes), content.height, content.width);
+  }
   let x = imageTensor(gpu, reflectPadImage(content, H, W), 'content');
   try {
     for (const [i, k] of style.levels.entries()) {
@@ -223,6 +212,22 @@ export async function stylizeFeedForward(
   }
 }
 
+/** All levels in tiles: statistics pass, then encode-transform-decode pass, per level. */
+async function stylizeTiled(gpu: Gpu, model: FeedForwardModel, img: RgbImage, style: EncodedStyle, o: FeedForwardOptions, maxBytes: number): Promise<RgbImage> {
+  for (const [i, k] of style.levels.entries()) {
+    if (o.signal?.aborted) break;
+    o.onLevel?.(k, i, style.levels.length);
+    const lv = model.level(k);
+    const grids = levelGrids(lv, img.height, img.width, maxBytes, o.tileSize);
+    o.onMessage?.(`level ${k}: statistics in ${describeGrid(grids.stats)}, decoding in ${describeGrid(grids.chain)}`);
+    const acc = await tiledFeatureStats(gpu, lv, img, grids.stats, style.method === 'wct' ? 'cov' : 'var', o.signal);
+    if (o.signal?.aborted) break;
+    const map = levelMap(style, k, o.alpha, style.method === 'wct' ? acc.stats() : acc.moments());
+    img = await tiledDecode(gpu, lv, img, grids.chain, map, o.signal);
+  }
+  return img;
+}
+
 /** One level: encode x, transform the features, decode into a new image tensor. */
 async function transferLevel(gpu: Gpu, model: FeedForwardModel, x: Tensor, style: EncodedStyle, k: number, alpha: number): Promise<Tensor> {
   const lv = model.level(k);
@@ -231,20 +236,17 @@ async function transferLevel(gpu: Gpu, model: FeedForwardModel, x: Tensor, style
   submit(gpu, forwardFrom(gpu, enc, x), `encode level ${k}`);
   const F = enc.acts.get(lv.feature)!;
   const c = F.shape[0];
-  const styles = style.perLevel.get(k)!;
   const Y = createTensor(gpu, F.shape, `features level ${k}`);
   const owned: Tensor[] = [Y];
   try {
-    if (style.method === 'wct') {
-      const map = wctMap(await featureStatsGpu(gpu, F), styles as StyleColoring[], style.weights, alpha);
+    const map = levelMap(style, k, alpha, style.method === 'wct' ? await featureStatsGpu(gpu, F) : await moments(gpu, F));
+    if (map.kind === 'mix') {
       const T = uploadTensor(gpu, Float32Array.from(map.T), [c, c], 'wct.T');
       const b = uploadTensor(gpu, Float32Array.from(map.b), [c], 'wct.b');
       owned.push(T, b);
       submit(gpu, channelMix(gpu, F, T, b, Y), 'wct');
     } else {
-      const m = await moments(gpu, F);
-      const { a, b } = adainMap(momentsFromVariance(m.mean, m.variance), styles as ChannelMoments[], style.weights, alpha);
-      const coef = uploadTensor(gpu, Float32Array.from([...a, ...b]), [2 * c], 'adain.coef');
+      const coef = uploadTensor(gpu, Float32Array.from([...map.a, ...map.b]), [2 * c], 'adain.coef');
       owned.push(coef);
       submit(gpu, channelAffine(gpu, F, coef, Y), 'adain');
     }
