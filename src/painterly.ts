@@ -165,12 +165,13 @@ export class Painterly {
   }
 
   /** Stylises one content image with an encoded style (feed-forward); `size` resizes the content's longest side. */
-  async stylizeWithStyle(content: ImageInput, style: EncodedStyle & { model: string }, o: { alpha?: number; size?: number; preserveColors?: StylizeOptions['preserveColors']; signal?: AbortSignal; smooth?: boolean | { radius?: number; eps?: number } } = {}): Promise<PainterlyResult> {
+  async stylizeWithStyle(content: ImageInput, style: EncodedStyle & { model: string }, o: { alpha?: number; size?: number; preserveColors?: StylizeOptions['preserveColors']; signal?: AbortSignal; smooth?: boolean | { radius?: number; eps?: number }; onMessage?: (m: string) => void; maxBytes?: number } = {}): Promise<PainterlyResult> {
     const t0 = performance.now();
     const model = await this.feedForwardModel(style.model);
     let img = await this.image(content, 'content');
     if (o.size) img = fitLongestSide(img, o.size);
-    let out = await stylizeFeedForward(this.gpu, model, img, style, { alpha: o.alpha ?? 1, signal: o.signal });
+    // Past the binding limit (or o.maxBytes per tensor) every level runs in tiles, with the same result (ff-tiled.ts).
+    let out = await stylizeFeedForward(this.gpu, model, img, style, { alpha: o.alpha ?? 1, signal: o.signal, onMessage: o.onMessage, maxBytes: o.maxBytes });
     if (o.preserveColors === 'luminance') out = transferLuminance(out, img);
     out = clampImage(out);
     // Photorealistic smoothing (photoreal.ts); radius at 512 px, scaled.
@@ -190,7 +191,7 @@ export class Painterly {
       styleInputs = styles.map((s) => matchColorHistogram(fitLongestSide(s, o.styleSize), content));
     }
     const style = await this.encodeStyle({ method, model: o.model, style: styleInputs, styleSize: o.styleSize, styleBlendWeights: o.styleBlendWeights, levels: o.levels, onMessage: hooks.onMessage });
-    return this.stylizeWithStyle(content, style, { alpha: o.alpha, preserveColors: o.preserveColors, signal: hooks.signal });
+    return this.stylizeWithStyle(content, style, { alpha: o.alpha, preserveColors: o.preserveColors, signal: hooks.signal, onMessage: hooks.onMessage });
   }
 
   destroy(): void {
