@@ -11,8 +11,8 @@ import { encodeSteps, type Step } from '../gpu/kernel.ts';
 import { createTensor, destroyTensors, readBuffers, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import type { RgbImage } from '../image/image.ts';
 import { forwardFrom } from '../nets/executor.ts';
-import { channelAffine, channelMix, channelMoments } from '../ops/channel.ts';
-import { gram } from '../ops/gram.ts';
+import { channelAffine, channelMix } from '../ops/channel.ts';
+import { featureStatsGpu, moments } from './ff-stats.ts';
 import {
   cropImage, encodeStyle, reflectPadImage, stylizeFeedForward,
   type EncodedContent, type EncodedStyle, type FeedForwardMethod, type FeedForwardModel,
@@ -106,10 +106,10 @@ export class FeedForwardSession {
       F = createTensor(this.gpu, act.shape, `cached features level ${k}`);
       submit(this.gpu, forwardFrom(this.gpu, plan, x), `encode level ${k}`, { from: act, to: F });
       this.counters.contentEncodes++;
-      const m = await this.moments(F);
       const cached: EncodedContent = { level: k, h: H, w: W, F };
-      if (style.method === 'adain') cached.moments = momentsFromVariance(m.mean, m.variance);
-      else cached.stats = await this.covariance(F, m.mean);
+      // The statistics stylizeFeedForward computes, with the same kernels (ff-stats.ts).
+      if (style.method === 'adain') { const m = await moments(this.gpu, F); cached.moments = momentsFromVariance(m.mean, m.variance); }
+      else cached.stats = await featureStatsGpu(this.gpu, F);
       return cached;
     } catch (e) {
       destroyTensors(F);
@@ -153,37 +153,6 @@ export class FeedForwardSession {
       return cropImage({ width: c.w, height: c.h, data: data.slice() }, content.height, content.width);
     } finally {
       destroyTensors(...owned);
-    }
-  }
-
-  // The same statistics, with the same kernels in the same order, as feedforward.ts's (not exported) helpers.
-  private async moments(F: Tensor): Promise<{ mean: Float32Array; variance: Float32Array }> {
-    const c = F.shape[0];
-    const out = createTensor(this.gpu, [2 * c], 'moments');
-    try {
-      submit(this.gpu, channelMoments(this.gpu, F, out), 'moments');
-      const [v] = await readBuffers(this.gpu, [{ buffer: out.buffer, bytes: 2 * c * 4 }]);
-      return { mean: v.slice(0, c), variance: v.slice(c, 2 * c) };
-    } finally {
-      out.buffer.destroy();
-    }
-  }
-
-  private async covariance(F: Tensor, mean: Float32Array): Promise<NonNullable<EncodedContent['stats']>> {
-    const c = F.shape[0];
-    const m = F.size / c;
-    const coef = new Float32Array(2 * c);
-    coef.fill(1, 0, c);
-    for (let i = 0; i < c; i++) coef[c + i] = -mean[i];
-    const coefT = uploadTensor(this.gpu, coef, [2 * c], 'centre.coef');
-    const centred = createTensor(this.gpu, F.shape, 'centred');
-    const G = createTensor(this.gpu, [c, c], 'covariance');
-    try {
-      submit(this.gpu, [...channelAffine(this.gpu, F, coefT, centred), ...gram(this.gpu, centred, G, 1 / Math.max(1, m - 1))], 'covariance');
-      const [cov] = await readBuffers(this.gpu, [{ buffer: G.buffer, bytes: c * c * 4 }]);
-      return { channels: c, mean: Float64Array.from(mean), cov: Float64Array.from(cov) };
-    } finally {
-      destroyTensors(coefT, centred, G);
     }
   }
 
