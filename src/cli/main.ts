@@ -6,12 +6,15 @@ import { fmtMiB, PainterlyError } from '../gpu/device.ts';
 import { BACKBONES } from '../nets/backbones.ts';
 import { engineSettings } from '../painterly.ts';
 import { plannedBytesForDescription } from '../style/engine.ts';
-import { MAX_SIZE, MIN_SIZE, resolveStylizeOptions } from '../style/options.ts';
+import { MAX_SIZE, MIN_SIZE, resolveStylizeOptions, type ImageSource, type StylizeOptions } from '../style/options.ts';
+import { readImage } from '../image/node-io.ts';
+import { openTensorTable } from '../weights/tables.ts';
+import { checkModelSpec } from '../style/ff-load.ts';
 import { writeImage } from '../image/node-io.ts';
 import { createPainterly } from '../node.ts';
 import type { Painterly } from '../painterly.ts';
 import type { EvaluationRecord, ProgressInfo } from '../style/engine.ts';
-import { defaultCacheDir } from '../weights/cache-node.ts';
+import { defaultCacheDir, openFileSource } from '../weights/cache-node.ts';
 import { parseStylizeArgs, stylizeHelp } from './args.ts';
 import { formatProgress, ProgressPrinter } from './progress.ts';
 
@@ -104,13 +107,41 @@ class JsonlLog {
   }
 }
 
+/**
+ * Every input checked before the GPU is opened or anything is downloaded: images decoded (and handed on decoded, so
+ * they are read once), weight files' headers parsed, a model folder's layout checked.
+ */
+async function preflight(o: StylizeOptions): Promise<StylizeOptions> {
+  const image = async (v: ImageSource, flag: string) => {
+    if (typeof v !== 'string') return v;
+    try {
+      return await readImage(v);
+    } catch (e) {
+      throw new PainterlyError(`${flag}: ${oneLine(e).replace(/^painterly: /, '')}`);
+    }
+  };
+  const content = await image(o.content, '--content');
+  const style = await Promise.all(o.style.map((s) => image(s, '--style')));
+  const init = typeof o.init === 'string' && ['noise', 'content', 'style'].includes(o.init) ? o.init : await image(o.init, '--init');
+  if (o.method === 'gatys' && o.weights !== 'pretrained' && !o.weights.startsWith('random')) {
+    const src = await openFileSource(o.weights).catch((e) => { throw new PainterlyError(`--weights: ${oneLine(e)}`); });
+    try {
+      await openTensorTable(src);
+    } finally {
+      await src.close();
+    }
+  }
+  if (o.method !== 'gatys') await checkModelSpec(o.model);
+  return { ...o, content, style, init };
+}
+
 async function stylize(argv: string[]): Promise<number> {
   const args = parseStylizeArgs(argv);
   if (args.help) { console.log(stylizeHelp()); return 0; }
-  const o = args.options;
-  const out = o.out!;
+  const out = args.options.out!;
   checkWritable('--out', out);
-  if (o.log) checkWritable('--log', o.log);
+  if (args.options.log) checkWritable('--log', args.options.log);
+  const o = await preflight(args.options);
   const controller = new AbortController();
   let interrupted = 0;
   const onSigint = () => {

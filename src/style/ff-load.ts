@@ -22,6 +22,11 @@ async function modelOfDir(dir: string): Promise<FeedForwardModelSpec> {
     'or vgg_normalised.pth and decoder.pth (adain)');
 }
 
+/** Checks a --model value without loading anything: a known name, or a folder with a model's files. */
+export async function checkModelSpec(spec: string): Promise<void> {
+  if (!(spec in FF_MODELS)) await modelOfDir(spec);
+}
+
 export async function loadFeedForwardModel(gpu: Gpu, spec: string, opts: Omit<ModelFetchOptions, 'store'> = {}): Promise<FeedForwardModel> {
   let dir: string;
   let model: FeedForwardModelSpec;

@@ -15,7 +15,9 @@ export const VGG19_16X_FILE = 'wct_se_16x_new/20191109-211322_E20.pth';
 
 export async function loadBackboneWeights(backbone: BackboneName, spec: string, opts: LoadOptions & { upTo: string }): Promise<NetWeights> {
   const bb = BACKBONES[backbone];
-  if (backbone === 'vgg19') {
+  // VGG19's pretrained download (the safetensors subset) and its random weights keep their own loader; a local file
+  // of any backbone goes through the format-sniffing reader below (.safetensors or .pth).
+  if (backbone === 'vgg19' && (spec === 'pretrained' || spec.startsWith('random'))) {
     const w = await loadVgg19Weights(spec, { ...opts, upTo: lastConv(backbone, opts.upTo) });
     return { convs: new Map(w.convs.map((c) => [c.name, c])), pretrained: w.pretrained, source: w.source };
   }
@@ -33,11 +35,11 @@ export async function loadBackboneWeights(backbone: BackboneName, spec: string, 
     what = `${bb.pretrained}, ${path}`;
   } else {
     src = opts.files?.get(spec) ?? await (await import('./cache-node.ts')).openFileSource(spec);
-    what = `${backbone} weights from ${src.name}`;
+    what = `${backbone} weights from ${src.name}${backbone === 'vgg19' ? ` up to ${lastConv(backbone, opts.upTo)}` : ''}`;
   }
   try {
     const table = await openTensorTable(src);
-    return await readNetWeights(bb.desc, bb.tensorName, table, { upTo: opts.upTo, source: what });
+    return await readNetWeights(bb.desc, bb.tensorName, table, { upTo: backbone === 'vgg19' ? lastConv(backbone, opts.upTo) : opts.upTo, source: what });
   } finally {
     await src.close?.();
   }

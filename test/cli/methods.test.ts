@@ -77,4 +77,23 @@ test('options of the other method, unknown methods and models, wrong checkpoints
   }
 });
 
+test('bad inputs are refused before the GPU: images decoded, weight files sniffed, model folders checked', async () => {
+  const { writeFileSync } = await import('node:fs');
+  const bad = join(dir, 'bad.png');
+  writeFileSync(bad, 'not an image at all');
+  const cases: [string[], RegExp][] = [
+    [['--content', bad, '--style', style, '--weights', 'random:1'], /^painterly: --content: image ".*bad\.png": not a PNG or JPEG file/],
+    [['--content', content, '--style', `${style},${bad}`, '--weights', 'random:1'], /^painterly: --style: image ".*bad\.png"/],
+    [['--content', content, '--style', style, '--weights', bad], /bad\.png: not a weights file/],
+    [['--content', content, '--style', style, '--method', 'adain', '--model', examples], /expected a folder laid out like upstream/],
+  ];
+  for (const [flags, want] of cases) {
+    const r = await cli('stylize', '--out', join(dir, 'y.png'), '--size', '32', ...flags);
+    const lines = r.err.trim().split('\n').filter((x) => !/^Warning: maxDynamic/.test(x));
+    assert.is(r.code, 1, r.err);
+    assert.is(lines.length, 1, `exactly one line (no "NOT pretrained" notice first): ${r.err}`);
+    assert.match(lines[0], want);
+  }
+});
+
 test.run();
