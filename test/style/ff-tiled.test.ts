@@ -102,7 +102,9 @@ test('receptive fields: VGG19 agrees with the Gatys tiling; wct-16x level chains
 });
 
 test('receptive fields bound the float64 dependencies, tightly (encoder + decoder, level 2 and 3, perturbation)', () => {
-  for (const k of [2, 3]) {
+  for (const k of [2, 3]) for (let tries = 0; ; tries++) {
+    // Every network drawn must respect the bound; tightness needs a live one (a tiny random decoder ending in a ReLU
+    // can output all zeros, which depends on nothing), so up to 8 are drawn.
     const [h, w] = [2 ** (k - 1) * 4, 2 ** (k - 1) * 16];
     const we = randomNetWeights(enc(k), nextSeed()), wd = randomNetWeights(dec(k), nextSeed());
     const run = (x: Float64Array) => {
@@ -128,7 +130,9 @@ test('receptive fields bound the float64 dependencies, tightly (encoder + decode
       }
     }
     // The bound is at most one footprint loose (upsampling rounds outward).
+    if (reach < field.radius - 2 ** (k - 1) && tries < 7) continue;
     assert.ok(reach >= field.radius - 2 ** (k - 1), `level ${k}: dependencies reach ${reach} px, the field says ${field.radius}`);
+    break;
   }
 });
 
@@ -234,36 +238,44 @@ for (const method of ['wct', 'adain'] as FeedForwardMethod[]) {
   });
 }
 
-test('the test can fail: a halo one footprint short of the chain radius changes the result', async () => {
+test('the test can fail: a halo short of the chain radius changes the result', async () => {
   const big = await testGpu();
-  const [m] = await tinyPair(nextSeed(), [big]);
-  try {
-    const lv = m.level(2);
-    const content = image(96, 64), style = image(64, 64);
-    const es = await encodeStyle(big, m, 'wct', [style], [1], [2]);
-    const want = await stylizeFeedForward(big, m, content, es, { alpha: 1 });
-    const f = levelFields(lv);
-    const run = async (grid: FFGrid) => {
-      const acc = await tiledFeatureStats(big, lv, content, planFFGrid(64, 96, f.encoder, 2, () => 0, 1, 16), 'cov');
-      const { T, b } = wctMap(acc.stats(), es.perLevel.get(2)! as ReturnType<typeof styleColoring>[], [1], 1);
-      return tiledDecode(big, lv, content, grid, { kind: 'mix', T, b });
-    };
-    assertSame(await run(planFFGrid(64, 96, f.chain, 2, () => 0, 1, 16)), want, 1e-4, 'exact halo');
-    const short = planFFGrid(64, 96, { ...f.chain, radius: f.chain.radius - 4 }, 2, () => 0, 1, 16);
-    assert.ok(short.halo < planFFGrid(64, 96, f.chain, 2, () => 0, 1, 16).halo);
-    const bad = await run(short);
-    let err = 0;
-    for (let i = 0; i < bad.data.length; i++) err = Math.max(err, Math.abs(bad.data[i] - want.data[i]));
-    assert.ok(err > 1e-3 * maxAbs(want.data), `a short halo must show (${err})`);
-    // AdaIN's map through the same path, for the record of adainMap use in tiles.
-    const mom = (await tiledFeatureStats(big, lv, content, planFFGrid(64, 96, f.encoder, 2, () => 0, 1, 16), 'var')).moments();
-    const es2 = await encodeStyle(big, m, 'adain', [style], [1], [2]);
-    const { a, b } = adainMap(momentsFromVariance(mom.mean, mom.variance), es2.perLevel.get(2)! as ReturnType<typeof momentsFromVariance>[], [1], 1);
-    const want2 = await stylizeFeedForward(big, m, content, es2, { alpha: 1 });
-    assertSame(await tiledDecode(big, lv, content, planFFGrid(64, 96, f.chain, 2, () => 0, 1, 16), { kind: 'affine', a, b }), want2, 1e-4, 'adain exact halo');
-  } finally {
-    m.destroy();
+  const content = image(96, 64), style = image(64, 64);
+  // Every network drawn must be exact with the full halo; a short halo must show on at least one of up to 8 draws (a
+  // tiny random ReLU network can have dead units at its cone's edge, or be dead altogether, hiding a short halo).
+  let shown = 0;
+  for (let tries = 0; tries < 8 && !shown; tries++) {
+    const m = (await tinyPair(nextSeed(), [big]))[0];
+    try {
+      const es = await encodeStyle(big, m, 'wct', [style], [1], [2]);
+      const want = await stylizeFeedForward(big, m, content, es, { alpha: 1 });
+      const lv = m.level(2);
+      const f = levelFields(lv);
+      const run = async (grid: FFGrid) => {
+        const acc = await tiledFeatureStats(big, lv, content, planFFGrid(64, 96, f.encoder, 2, () => 0, 1, 16), 'cov');
+        const { T, b } = wctMap(acc.stats(), es.perLevel.get(2)! as ReturnType<typeof styleColoring>[], [1], 1);
+        return tiledDecode(big, lv, content, grid, { kind: 'mix', T, b });
+      };
+      assertSame(await run(planFFGrid(64, 96, f.chain, 2, () => 0, 1, 16)), want, 1e-4, 'exact halo');
+      const short = planFFGrid(64, 96, { ...f.chain, radius: f.chain.radius - 4 }, 2, () => 0, 1, 16);
+      assert.ok(short.halo < planFFGrid(64, 96, f.chain, 2, () => 0, 1, 16).halo);
+      const bad = await run(short);
+      let err = 0;
+      for (let i = 0; i < bad.data.length; i++) err = Math.max(err, Math.abs(bad.data[i] - want.data[i]));
+      if (maxAbs(want.data) > 0 && err > 1e-3 * maxAbs(want.data)) shown = err;
+      if (tries === 0) {
+        // AdaIN's map through the same path, for the record of adainMap use in tiles.
+        const mom = (await tiledFeatureStats(big, lv, content, planFFGrid(64, 96, f.encoder, 2, () => 0, 1, 16), 'var')).moments();
+        const es2 = await encodeStyle(big, m, 'adain', [style], [1], [2]);
+        const { a, b } = adainMap(momentsFromVariance(mom.mean, mom.variance), es2.perLevel.get(2)! as ReturnType<typeof momentsFromVariance>[], [1], 1);
+        const want2 = await stylizeFeedForward(big, m, content, es2, { alpha: 1 });
+        assertSame(await tiledDecode(big, lv, content, planFFGrid(64, 96, f.chain, 2, () => 0, 1, 16), { kind: 'affine', a, b }), want2, 1e-4, 'adain exact halo');
+      }
+    } finally {
+      m.destroy();
+    }
   }
+  assert.ok(shown > 0, 'a halo one footprint short of the radius must change the result of some network');
 });
 
 test('real wct-16x: forced tiles equal untiled (WCT levels 3,2,1 at 160x120 in 4+ tiles; WCT 5,4 on a 704x96 strip)', async () => {
