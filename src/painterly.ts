@@ -4,7 +4,7 @@
 // Images are RgbImage (planar float) or RGBA pixel arrays ({ data, width, height }, e.g. canvas ImageData);
 // in Node, file paths too (see node.ts).
 import { PainterlyError, type Gpu } from './gpu/device.ts';
-import { createImage, fromRgba, toRgba, type RgbImage } from './image/image.ts';
+import { clampImage, fromRgba, toRgba, type RgbImage } from './image/image.ts';
 import { BACKBONES, type BackboneName } from './nets/backbones.ts';
 import { createNetwork, deepest, type Network } from './nets/executor.ts';
 import { firstFeature } from './style/objective.ts';
@@ -217,10 +217,4 @@ export function engineSettings(o: StylizeOptions): EngineSettings {
     iters: o.iters, lbfgsHistory: o.lbfgsHistory, lineSearch: o.lineSearch, seed: o.seed, preserveColors: o.preserveColors,
     saveEvery: o.saveEvery, maxMemoryBytes: o.maxMemory, verbose: o.verbose,
   };
-}
-
-function clampImage(img: RgbImage): RgbImage {
-  const out = createImage(img.width, img.height);
-  for (let i = 0; i < img.data.length; i++) out.data[i] = Math.min(1, Math.max(0, img.data[i]));
-  return out;
 }

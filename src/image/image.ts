@@ -19,6 +19,13 @@ export function createImage(width: number, height: number): RgbImage {
   return { width, height, data: new Float32Array(3 * width * height) };
 }
 
+/** A copy with every value clamped to [0, 1] (what results are written as). */
+export function clampImage(img: RgbImage): RgbImage {
+  const out = createImage(img.width, img.height);
+  for (let i = 0; i < img.data.length; i++) out.data[i] = Math.min(1, Math.max(0, img.data[i]));
+  return out;
+}
+
 /**
  * Interleaved 8-bit RGBA (canvas ImageData layout) to planar RGB, compositing over white:
  * c = (c8 / 255) * a + (1 - a), a = a8 / 255. Opaque pixels become exactly c8 / 255.

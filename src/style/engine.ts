@@ -3,7 +3,7 @@ import { fmtMiB, GpuMemoryError, PainterlyError, type Gpu } from '../gpu/device.
 import { dryRunGpu } from '../gpu/dry.ts';
 import { readTensor, uploadTensor, type Tensor, createTensor, destroyTensors } from '../gpu/tensor.ts';
 import { rgbToYiq, transferLuminance, matchColorHistogram } from '../image/color.ts';
-import { createImage, type RgbImage } from '../image/image.ts';
+import { clampImage, createImage, type RgbImage } from '../image/image.ts';
 import { fitLongestSide, resize } from '../image/resize.ts';
 import { createNetwork, deepest, layersUpTo, minimumSide as netMinimumSide, type Network } from '../nets/executor.ts';
 import type { NetDescription, NetWeights } from '../nets/describe.ts';
@@ -128,12 +128,6 @@ function toTensor(gpu: Gpu, img: RgbImage, label: string): Tensor {
   return uploadTensor(gpu, img.data, [3, img.height, img.width], label);
 }
 
-function clamp01(img: RgbImage): RgbImage {
-  const out = createImage(img.width, img.height);
-  for (let i = 0; i < img.data.length; i++) out.data[i] = Math.min(1, Math.max(0, img.data[i]));
-  return out;
-}
-
 export async function stylizeImages(gpu: Gpu, net: Network, images: StylizeImages, s: EngineSettings, hooks: StylizeHooks = {}): Promise<StylizeResult> {
   if (images.styles.length === 0 && s.loss.styleWeight !== 0) throw new PainterlyError('no style image given');
   const t0 = performance.now();
@@ -176,7 +170,7 @@ export async function stylizeImages(gpu: Gpu, net: Network, images: StylizeImage
     if (result.stopped === 'aborted' || result.stopped === 'non-finite') break;
   }
   result!.seconds = (performance.now() - t0) / 1000;
-  result!.image = clamp01(result!.image);
+  result!.image = clampImage(result!.image);
   result!.peakBytes = gpu.peakBytes;
   if (s.verbose) hooks.onMessage?.(`GPU memory: peak ${fmtMiB(gpu.peakBytes)} (counted from the buffers created)`);
   return result!;
@@ -484,7 +478,7 @@ async function runAtScale(
         etaSeconds: (s.iters - iter) / Math.max(itPerSec, 1e-9),
       });
       if (s.saveEvery > 0 && iter % s.saveEvery === 0 && iter < s.iters && hooks.onImage) {
-        await hooks.onImage(clamp01(await readImage(gpu, x, w, h)), iter, scale);
+        await hooks.onImage(clampImage(await readImage(gpu, x, w, h)), iter, scale);
       }
       if (r.done) { stopped = 'converged'; message = r.reason; break; }
     }

@@ -7,7 +7,7 @@
 // Sizes: a decoder doubles what its encoder halved, so the image is reflection-padded to a multiple of 2^(levels-1)
 // (at most 16 px more per side) and the result cropped back: the output has exactly the content's size.
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
-import { encodeSteps, type Step } from '../gpu/kernel.ts';
+import { encodeSteps } from '../gpu/kernel.ts';
 import { createTensor, destroyTensors, readBuffers, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { createImage, type RgbImage } from '../image/image.ts';
 import { createNetwork, forwardFrom, planNetwork, type NetPlan, type Network } from '../nets/executor.ts';

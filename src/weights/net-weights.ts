@@ -4,7 +4,7 @@
 import { PainterlyError } from '../gpu/device.ts';
 import type { ConvParams, NetDescription, NetWeights } from '../nets/describe.ts';
 import { layersUpTo } from '../nets/executor.ts';
-import { mulberry32 } from './random.ts';
+import { heConv } from './random.ts';
 
 /** A checkpoint's tensors by name, decoded on demand. */
 export interface TensorTable {
@@ -59,12 +59,6 @@ export async function readNetWeights(
   return { convs, pretrained: true, source: o.source };
 }
 
-/** Approximately standard normal from exact operations (Irwin-Hall of 4 uniforms): the same bits everywhere. */
-function normal(next: () => number): number {
-  const s = next() + next() + next() + next();
-  return (s / 2 ** 32 - 2) * Math.sqrt(3);
-}
-
 /**
  * Seeded He-initialised weights for every convolution of `desc` up to `upTo` (weight ~ N(0, 2/(cin k k)), bias ~
  * N(0, 0.01²)); `channels[i]` replaces cout of conv i (tiny test networks). Each conv draws from its own stream.
@@ -78,16 +72,9 @@ export function randomNetWeights(desc: NetDescription, seed: number, o: { upTo?:
   let cin = desc.inputChannels;
   layers.forEach((l, i) => {
     if (l.op !== 'conv') return;
-    const cout = o.channels?.[i] ?? l.cout;
-    const next = mulberry32(Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(i + 1, 0x85ebca77));
-    next();
-    const std = Math.sqrt(2 / (cin * l.k * l.k));
-    const weight = new Float32Array(cout * cin * l.k * l.k);
-    for (let j = 0; j < weight.length; j++) weight[j] = normal(next) * std;
-    const bias = new Float32Array(cout);
-    for (let j = 0; j < cout; j++) bias[j] = normal(next) * 0.01;
-    convs.set(l.name, { name: l.name, cin, cout, k: l.k, weight, bias });
-    cin = cout;
+    const c = heConv(seed, i, l.name, cin, o.channels?.[i] ?? l.cout, l.k);
+    convs.set(l.name, c);
+    cin = c.cout;
   });
   return { convs, pretrained: false, source: `random He-initialized ${desc.name} weights (seed ${seed}), NOT pretrained` };
 }

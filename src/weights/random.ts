@@ -37,22 +37,24 @@ export function randomConvs(seed: number, convs: VggConv[], channels?: number[])
     const bad = channels.findIndex((c) => !Number.isSafeInteger(c) || c < 1);
     if (bad >= 0) throw new PainterlyError(`random weights: channels[${bad}] is ${channels[bad]}, expected a positive integer`);
   }
-  const out: ConvWeights[] = [];
   let cin = 3;
-  convs.forEach((conv, i) => {
-    const cout = channels ? channels[i] : conv.cout;
-    const k = VGG19_K;
-    const next = mulberry32(Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(i + 1, 0x85ebca77));
-    next(); // decorrelate nearby seeds
-    const std = Math.sqrt(2 / (cin * k * k));
-    const weight = new Float32Array(cout * cin * k * k);
-    for (let j = 0; j < weight.length; j++) weight[j] = normal(next) * std;
-    const bias = new Float32Array(cout);
-    for (let j = 0; j < cout; j++) bias[j] = normal(next) * 0.01;
-    out.push({ name: conv.name, cin, cout, k, weight, bias });
-    cin = cout;
+  return convs.map((conv, i) => {
+    const c = heConv(seed, i, conv.name, cin, channels ? channels[i] : conv.cout, VGG19_K);
+    cin = c.cout;
+    return c;
   });
-  return out;
+}
+
+/** Conv number `index` of a seeded network: its own Mulberry32 stream (seed, index), He-initialised. */
+export function heConv(seed: number, index: number, name: string, cin: number, cout: number, k: number): ConvWeights {
+  const next = mulberry32(Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca77));
+  next(); // decorrelate nearby seeds
+  const std = Math.sqrt(2 / (cin * k * k));
+  const weight = new Float32Array(cout * cin * k * k);
+  for (let j = 0; j < weight.length; j++) weight[j] = normal(next) * std;
+  const bias = new Float32Array(cout);
+  for (let j = 0; j < cout; j++) bias[j] = normal(next) * 0.01;
+  return { name, cin, cout, k, weight, bias };
 }
 
 /** Parses the seed of 'random:SEED'. */

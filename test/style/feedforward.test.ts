@@ -10,15 +10,15 @@ import { readFileSync } from 'node:fs';
 import { fitLongestSide } from '../../src/image/resize.ts';
 import type { RgbImage } from '../../src/image/image.ts';
 import type { NetWeights } from '../../src/nets/describe.ts';
-import { normalisedVggDecoder, normalisedVggEncoder } from '../../src/nets/normalised-vgg.ts';
 import { netForward } from '../../src/reference/net.ts';
 import { t64 } from '../../src/reference/tensor.ts';
 import { cropImage, encodeStyle, FeedForwardModel, reflectPadImage, stylizeFeedForward } from '../../src/style/feedforward.ts';
 import type { FeedForwardModelSpec } from '../../src/style/ff-models.ts';
 import { loadFeedForwardModel } from '../../src/style/ff-load.ts';
 import { adainMap, applyMap, featureStats, momentsFromVariance, styleColoring, wctMap } from '../../src/style/transforms.ts';
-import { randomNetWeights } from '../../src/weights/net-weights.ts';
 import { assertClose, nextSeed, randArray, rng, testGpu } from '../helpers.ts';
+
+import { tinyModel } from './ff-tiny.ts';
 
 const test = suite('feed-forward');
 
@@ -83,26 +83,6 @@ test('reflect padding and cropping of images', () => {
   assert.throws(() => reflectPadImage(img, 4, 3), (e: Error) => e instanceof PainterlyError && /too small to pad/.test(e.message));
 });
 
-/** A two-level model of tiny random networks (widths 4..8), with its float64 twin. */
-function tinyModel(seed: number): { spec: FeedForwardModelSpec; weights: Map<string, NetWeights> } {
-  const widths = [4, 6, 8, 8, 8];
-  const weights = new Map<string, NetWeights>();
-  const spec: FeedForwardModelSpec = {
-    name: 'wct-16x', levels: [1, 2], defaultLevels: { wct: [2, 1], adain: [2, 1] }, files: [],
-    level: (k) => ({
-      level: k, feature: `relu${k}_1`,
-      encoder: normalisedVggEncoder(`tiny/enc${k}`, k, { widths }),
-      decoder: normalisedVggDecoder(`tiny/dec${k}`, k, { widths, finalRelu: k === 2 }),
-      encoderFile: `enc${k}`, decoderFile: `dec${k}`, encoderNames: (l) => l, decoderNames: (l) => l,
-    }),
-  };
-  for (const k of spec.levels) {
-    const l = spec.level(k);
-    weights.set(l.encoderFile, randomNetWeights(l.encoder, seed + k));
-    weights.set(l.decoderFile, randomNetWeights(l.decoder, seed + 10 + k));
-  }
-  return { spec, weights };
-}
 
 /** The whole path in float64: per level encode, transform (the same float64 maps), decode. */
 function referencePath(spec: FeedForwardModelSpec, weights: Map<string, NetWeights>, content: RgbImage, style: RgbImage, method: 'wct' | 'adain', alpha: number): Float64Array {

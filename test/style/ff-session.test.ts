@@ -7,38 +7,17 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PainterlyError } from '../../src/gpu/device.ts';
 import type { RgbImage } from '../../src/image/image.ts';
-import type { NetWeights } from '../../src/nets/describe.ts';
-import { normalisedVggDecoder, normalisedVggEncoder } from '../../src/nets/normalised-vgg.ts';
 import { encodeStyle, FeedForwardModel, stylizeFeedForward } from '../../src/style/feedforward.ts';
 import { fetchModelFiles, loadModelFromFiles, modelFromPickedFiles, type PickedFile } from '../../src/style/ff-load-browser.ts';
-import type { FeedForwardModelSpec } from '../../src/style/ff-models.ts';
 import { FeedForwardSession } from '../../src/style/ff-session.ts';
-import { randomNetWeights } from '../../src/weights/net-weights.ts';
 import { bytesSource } from '../../src/weights/safetensors.ts';
 import { MemoryStore } from '../../src/weights/store.ts';
 import { nextSeed, requireShared, rng, testGpu } from '../helpers.ts';
 
+import { tinyModel } from './ff-tiny.ts';
+
 const test = suite('feed-forward session');
 
-function tinyModel(seed: number): { spec: FeedForwardModelSpec; weights: Map<string, NetWeights> } {
-  const widths = [4, 6, 8, 8, 8];
-  const weights = new Map<string, NetWeights>();
-  const spec: FeedForwardModelSpec = {
-    name: 'wct-16x', levels: [1, 2], defaultLevels: { wct: [2, 1], adain: [2, 1] }, files: [],
-    level: (k) => ({
-      level: k, feature: `relu${k}_1`,
-      encoder: normalisedVggEncoder(`tiny/enc${k}`, k, { widths }),
-      decoder: normalisedVggDecoder(`tiny/dec${k}`, k, { widths, finalRelu: k === 2 }),
-      encoderFile: `enc${k}`, decoderFile: `dec${k}`, encoderNames: (l) => l, decoderNames: (l) => l,
-    }),
-  };
-  for (const k of spec.levels) {
-    const l = spec.level(k);
-    weights.set(l.encoderFile, randomNetWeights(l.encoder, seed + k));
-    weights.set(l.decoderFile, randomNetWeights(l.decoder, seed + 10 + k));
-  }
-  return { spec, weights };
-}
 
 const randomImage = (w: number, h: number, seed: number): RgbImage => {
   const r = rng(seed);

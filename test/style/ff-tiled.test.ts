@@ -9,14 +9,11 @@ import type { Gpu } from '../../src/gpu/device.ts';
 import type { RgbImage } from '../../src/image/image.ts';
 import { decodeImage } from '../../src/image/index.ts';
 import { fitLongestSide } from '../../src/image/resize.ts';
-import type { NetWeights } from '../../src/nets/describe.ts';
-import { normalisedVggDecoder, normalisedVggEncoder } from '../../src/nets/normalised-vgg.ts';
 import { dependencySpan, receptiveField, receptiveFields } from '../../src/nets/receptive.ts';
 import { VGG19 } from '../../src/nets/vgg19.ts';
 import { netForward } from '../../src/reference/net.ts';
 import { t64 } from '../../src/reference/tensor.ts';
 import { encodeStyle, FeedForwardModel, reflectPadImage, stylizeFeedForward, type FeedForwardMethod } from '../../src/style/feedforward.ts';
-import type { FeedForwardModelSpec } from '../../src/style/ff-models.ts';
 import { loadFeedForwardModel } from '../../src/style/ff-load.ts';
 import { StatsAccumulator } from '../../src/style/ff-stats.ts';
 import { levelFields, levelGrids, planFFGrid, tiledDecode, tiledFeatureStats, type FFGrid } from '../../src/style/ff-tiled.ts';
@@ -24,6 +21,8 @@ import { receptiveField as gatysField } from '../../src/style/tiled.ts';
 import { adainMap, featureStats, momentsFromVariance, styleColoring, wctMap } from '../../src/style/transforms.ts';
 import { randomNetWeights } from '../../src/weights/net-weights.ts';
 import { assertClose, nextSeed, randArray, requireShared, rng, takeGpuErrors, testGpu } from '../helpers.ts';
+
+import { tinyDecoder, tinyEncoder, tinyModel } from './ff-tiny.ts';
 
 const test = suite('feed-forward tiling');
 
@@ -35,27 +34,9 @@ function smallGpu(bytes: number): Promise<Gpu> {
   return g;
 }
 
-const WIDTHS = [4, 6, 8, 8, 8];
-const enc = (k: number) => normalisedVggEncoder(`tiny/enc${k}`, k, { widths: WIDTHS });
-const dec = (k: number) => normalisedVggDecoder(`tiny/dec${k}`, k, { widths: WIDTHS, finalRelu: k !== 1 });
+const enc = tinyEncoder;
+const dec = tinyDecoder;
 
-/** A three-level model of tiny random networks (the wct-16x layer structure, widths 4..8). */
-function tinyModel(seed: number): { spec: FeedForwardModelSpec; weights: Map<string, NetWeights> } {
-  const weights = new Map<string, NetWeights>();
-  const spec: FeedForwardModelSpec = {
-    name: 'wct-16x', levels: [1, 2, 3], defaultLevels: { wct: [3, 2, 1], adain: [3, 2, 1] }, files: [],
-    level: (k) => ({
-      level: k, feature: `relu${k}_1`, encoder: enc(k), decoder: dec(k),
-      encoderFile: `enc${k}`, decoderFile: `dec${k}`, encoderNames: (l) => l, decoderNames: (l) => l,
-    }),
-  };
-  for (const k of spec.levels) {
-    const l = spec.level(k);
-    weights.set(l.encoderFile, randomNetWeights(l.encoder, seed + k));
-    weights.set(l.decoderFile, randomNetWeights(l.decoder, seed + 10 + k));
-  }
-  return { spec, weights };
-}
 
 const image = (w: number, h: number, seed = nextSeed()): RgbImage => {
   const r = rng(seed);
@@ -179,7 +160,7 @@ test('statistics merged over parts equal the float64 statistics of the whole', (
 // ---------------------------------------------------------------------------------------------- tiled == untiled
 
 async function tinyPair(seed: number, gpus: Gpu[]) {
-  const { spec, weights } = tinyModel(seed);
+  const { spec, weights } = tinyModel(seed, 3);
   return Promise.all(gpus.map((g) => FeedForwardModel.load(g, spec, async (file) => weights.get(file)!, 'tiny')));
 }
 
