@@ -142,7 +142,9 @@ test('reference gradient matches finite differences along random directions', as
 
 test('GPU gradient matches float32 finite differences along random directions', async () => {
   const cfg = config();
-  const { gpu, x, obj } = await setup('avg', cfg);
+  const { gpu, x, obj, convs, P, A } = await setup('avg', cfg);
+  const ref = (v: Float64Array) => gatysReference(VGG19, convs, t64(x.shape, v), 'avg', cfg, { content: P, style: A });
+  const an64 = ref(x.data).grad.data;
   const gx = uploadTensor(gpu, x.data, x.shape, 'x');
   const grad = createTensor(gpu, x.shape, 'grad');
   await obj.evaluate(gx, grad);
@@ -164,7 +166,15 @@ test('GPU gradient matches float32 finite differences along random directions', 
     // Fourth-order central difference: float32 losses need a large h, so cancel the h² curvature term too.
     const fd = (8 * (await at(1) - await at(-1)) - (await at(2) - await at(-2))) / (12 * h);
     const an = g.reduce((a, gi, i) => a + gi * d[i], 0);
-    assertClose([fd], [an], 5e-3, `directional derivative ${k}`);
+    // The same stencil in float64: with a step this large it can cross ReLU kinks and max-pool switches, which no
+    // precision fixes, so the GPU may miss by what exact arithmetic misses by, plus float32 slack.
+    const f64 = (s: number) => ref(x.data.map((v, i) => v + s * h * d[i])).terms.total;
+    const fd64 = (8 * (f64(1) - f64(-1)) - (f64(2) - f64(-2))) / (12 * h);
+    const an64d = an64.reduce((a, gi, i) => a + gi * d[i], 0);
+    const stencil = Math.abs(fd64 - an64d);
+    assert.ok(stencil <= 0.05 * Math.abs(an64d), `directional derivative ${k}: the float64 stencil itself misses by ${stencil} (step too large)`);
+    assert.ok(Math.abs(fd - an) <= 5e-3 * Math.abs(an) + 2 * stencil,
+      `directional derivative ${k}: float32 FD ${fd} vs GPU gradient ${an} (float64 stencil misses by ${stencil.toExponential(2)})`);
   }
 });
 
