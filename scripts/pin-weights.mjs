@@ -1,14 +1,19 @@
 #!/usr/bin/env node
-// Pins the default VGG19 weights: resolves the Hub repository's current commit, downloads the conv tensors of
-// model.safetensors at that commit (HTTP range requests, about 80 MB) and prints the VGG19_REVISION and
-// VGG19_TENSOR_SHA256 to paste into src/weights/download.ts. A maintainer runs it when the pins are to be refreshed:
-//   node scripts/pin-weights.mjs                      # timm/vgg19.tv_in1k on the Hugging Face Hub
-//   node scripts/pin-weights.mjs --url URL [--revision REV]   # any safetensors file (tests use a local server)
+// Pins the default pretrained weights: resolves the Hub repository's current commit, downloads the feature
+// extractor's tensors of model.safetensors at that commit (HTTP range requests) and prints the revision and the
+// per-tensor sha256 table to paste into src/weights/download.ts (VGG19_REVISION and VGG19_TENSOR_SHA256, or a
+// backbone's revision and tensorSha256 in BACKBONE_MODELS). A maintainer runs it when the pins are to be refreshed:
+//   node scripts/pin-weights.mjs                      # timm/vgg19.tv_in1k on the Hugging Face Hub (about 80 MB)
+//   node scripts/pin-weights.mjs --model resnet50     # timm/resnet50.tv_in1k (also vgg19_bn, densenet121)
+//   node scripts/pin-weights.mjs [--model M] --url URL [--revision REV]   # any safetensors file (tests use a local server)
 import { createHash } from 'node:crypto';
 
 const args = process.argv.slice(2);
 const opt = (name) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
-const REPO = 'timm/vgg19.tv_in1k';
+const model = opt('--model') ?? 'vgg19';
+const REPOS = { vgg19: 'timm/vgg19.tv_in1k', vgg19_bn: 'timm/vgg19_bn.tv_in1k', resnet50: 'timm/resnet50.tv_in1k', densenet121: 'timm/densenet121.tv_in1k' };
+if (!(model in REPOS)) throw new Error(`--model ${model}: expected one of ${Object.keys(REPOS).join(', ')}`);
+const REPO = REPOS[model];
 let revision = opt('--revision');
 let url = opt('--url');
 if (!url) {
@@ -30,16 +35,20 @@ async function range(begin, end) {
 const first = await range(0, 8);
 const n = Number(new DataView(first.buffer, first.byteOffset, 8).getBigUint64(0, true));
 const header = JSON.parse(new TextDecoder().decode(await range(8, 8 + n)));
-// The conv layers of torchvision's VGG19 features: conv1_1 .. conv5_4 (what Painterly may ever load).
-const convs = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34];
-const table = {};
-for (const i of convs) {
-  for (const part of ['weight', 'bias']) {
-    const name = `features.${i}.${part}`;
-    const e = header[name];
-    if (!e) continue; // a file that stops earlier (conv5_1 is the deepest the default layers need)
-    const [b, en] = e.data_offsets;
-    table[name] = createHash('sha256').update(await range(8 + n + b, 8 + n + en)).digest('hex');
-  }
+// What Painterly may ever load. VGG19: the conv layers of torchvision's features, conv1_1 .. conv5_4. The others:
+// every float tensor but the classifier's (batch norms' int64 num_batches_tracked is never loaded).
+let names;
+if (model === 'vgg19') {
+  names = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34].flatMap((i) => [`features.${i}.weight`, `features.${i}.bias`]);
+} else {
+  names = Object.keys(header).filter((k) => k !== '__metadata__' && ['F32', 'F16', 'BF16'].includes(header[k].dtype) &&
+    !/^(fc|classifier|head|pre_logits)\./.test(k));
 }
-console.log(JSON.stringify({ url, revision: revision ?? null, tensors: table }, null, 2));
+const table = {};
+for (const name of names) {
+  const e = header[name];
+  if (!e) continue; // a file that stops earlier (conv5_1 is the deepest the default layers need)
+  const [b, en] = e.data_offsets;
+  table[name] = createHash('sha256').update(await range(8 + n + b, 8 + n + en)).digest('hex');
+}
+console.log(JSON.stringify({ ...(model === 'vgg19' ? {} : { model }), url, revision: revision ?? null, tensors: table }, null, 2));

@@ -5,12 +5,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fetchVgg19Subset, sha256Hex, VGG19_REVISION, VGG19_URL } from '../../src/weights/download.ts';
+import { fetchTensorSubset, fetchVgg19Subset, sha256Hex, VGG19_REVISION, VGG19_URL } from '../../src/weights/download.ts';
 import { convsUpTo } from '../../src/weights/layout.ts';
-import { parseHeader, parseHeaderLength } from '../../src/weights/safetensors.ts';
+import { parseHeader, parseHeaderLength, writeSafetensors } from '../../src/weights/safetensors.ts';
 import { MemoryStore } from '../../src/weights/store.ts';
 import { nextSeed } from '../helpers.ts';
-import { vggFile } from '../weights/weights-helpers.ts';
+import { randomBytes, vggFile } from '../weights/weights-helpers.ts';
 
 const test = suite('pin weights');
 const script = new URL('../../scripts/pin-weights.mjs', import.meta.url).pathname;
@@ -66,6 +66,42 @@ test('pin-weights prints each conv tensor\'s sha256, and the download checks the
     assert.match(err.message, /tensor features\.5\.weight has sha256 [0-9a-f]{64}, expected 0{64}; the file is not the pinned one/);
     assert.not.match(err.message, /\n/);
     assert.equal([...store.entries.keys()], [], 'nothing kept after a mismatch');
+  } finally {
+    server.close();
+  }
+});
+
+test('pin-weights --model resnet50 hashes every float tensor but the classifier\'s, and the subset download checks them', async () => {
+  const f32 = (name: string, shape: number[]) => ({ name, dtype: 'F32', shape, data: randomBytes('F32', shape.reduce((a, b) => a * b, 1), nextSeed()) });
+  const file = writeSafetensors([
+    ...['bias', 'running_mean', 'running_var', 'weight'].map((p) => f32(`bn1.${p}`, [64])),
+    { name: 'bn1.num_batches_tracked', dtype: 'I64', shape: [], data: new Uint8Array(8) },
+    f32('conv1.weight', [64, 3, 7, 7]), f32('fc.bias', [1000]), f32('fc.weight', [1000, 16]),
+  ], { format: 'pt' });
+  const { url, server } = await serve(file);
+  try {
+    const r = await run(['--model', 'resnet50', '--url', url]);
+    assert.is(r.code, 0, r.err);
+    const printed = JSON.parse(r.out) as { model: string; url: string; tensors: Record<string, string> };
+    assert.is(printed.model, 'resnet50');
+    const header = parseHeader(file.subarray(8, 8 + parseHeaderLength(file.subarray(0, 8), 'f')), 'f', file.length);
+    const names = Object.keys(printed.tensors).sort();
+    assert.equal(names, ['bn1.bias', 'bn1.running_mean', 'bn1.running_var', 'bn1.weight', 'conv1.weight']);
+    for (const name of names) {
+      const e = header.tensors.get(name)!;
+      assert.is(printed.tensors[name], await sha256Hex(file.subarray(e.begin, e.end)), name);
+    }
+    const subset = (expectedSha256: Record<string, string>, store = new MemoryStore()) => fetchTensorSubset({
+      url, store, tensors: names, entry: 'resnet50-test.safetensors', what: 'ResNet-50 weights', expectedSha256, onMessage: () => {},
+    });
+    assert.ok((await subset(printed.tensors)).bytes.length > 0);
+    const store = new MemoryStore();
+    const err = await subset({ ...printed.tensors, 'bn1.running_var': '0'.repeat(64) }, store).then(() => new Error('accepted'), (e) => e as Error);
+    assert.match(err.message, /tensor bn1\.running_var has sha256 [0-9a-f]{64}, expected 0{64}; the file is not the pinned one/);
+    assert.equal([...store.entries.keys()], [], 'nothing kept after a mismatch');
+    const bad = await run(['--model', 'alexnet', '--url', url]);
+    assert.is.not(bad.code, 0);
+    assert.match(bad.err, /--model alexnet: expected one of vgg19, vgg19_bn, resnet50, densenet121/);
   } finally {
     server.close();
   }
