@@ -9,7 +9,7 @@
 // reads; its input grad is the zero-padded one plus the padded ring folded back onto the reflected pixels
 // (conv_reflect_ring, see shaders/conv.wgsl).
 // Strides other than 1, zero padding other than (K-1)/2 and K = 7 run shaders/conv_strided.wgsl; 1x1 stride-1 layers
-// with channel counts and H*W multiples of 4 run as matmuls (both in src/ops/conv_strided.ts).
+// with channel counts and H*W multiples of 4 can run as matmuls (algorithm 'matmul'; both in src/ops/conv_strided.ts).
 import directSource from '../../shaders/conv.wgsl';
 import winoSource from '../../shaders/conv_winograd.wgsl';
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
@@ -72,7 +72,8 @@ export const winoOutputScalarSpec: KernelSpec = {
   bindings: { wo: 'uniform', wo_m: 'read', wo_b: 'read', wo_ys: 'read_write' },
 };
 
-export type ConvAlgorithm = 'auto' | 'direct' | 'winograd';
+/** 'matmul': 1x1 stride-1 layers as matmuls (not picked by 'auto': on lavapipe the direct kernel is as fast or faster). */
+export type ConvAlgorithm = 'auto' | 'direct' | 'winograd' | 'matmul';
 /** Padding of the (K-1)/2 border: zeros, or reflection without repeating the edge (PyTorch's ReflectionPad2d). */
 export type ConvPad = 'zeros' | 'reflect';
 
@@ -114,8 +115,9 @@ function winogradFits(a: number, b: number, k: number, gpu: Gpu): boolean {
 
 /**
  * Rearranges the weights for the kernels (runs GPU work once); call again after the weights change.
- * `opts.algorithm` forces a path ('winograd' needs K = 3 and channel counts that are multiples of 4; 'direct' keeps
- * 1x1 layers off the matmul path); `opts.pad` picks zero (default) or reflection padding (images then need H and
+ * `opts.algorithm` forces a path ('winograd' needs K = 3 and channel counts that are multiples of 4; 'matmul' needs
+ * K = 1, stride 1, padding 0 and runs each direction whose reduction channels and H*W are multiples of 4 as a
+ * matmul, the direct kernel otherwise); `opts.pad` picks zero (default) or reflection padding (images then need H and
  * W > (K-1)/2). `opts.stride` (default 1) and `opts.padding` (zero padding per side, default (K-1)/2) give PyTorch's
  * Conv2d(stride, padding); any other than 1 and (K-1)/2, and K = 7, run shaders/conv_strided.wgsl (zero padding only).
  */
@@ -142,6 +144,9 @@ export function prepareConv(
     throw new PainterlyError(`conv2d: reflection padding needs stride 1 and padding (K-1)/2 = ${(k - 1) / 2}, got stride ${stride} padding ${padding}`);
   }
   if (pad === 'reflect' && strided) throw new PainterlyError(`conv2d: reflection padding needs K <= 5, got weight [${weight.shape}]`);
+  if (algorithm === 'matmul' && (k !== 1 || strided)) {
+    throw new PainterlyError(`conv2d: algorithm 'matmul' needs K = 1, stride 1 and padding 0, got K ${k} stride ${stride} padding ${padding}`);
+  }
   if (algorithm === 'winograd' && strided) {
     throw new PainterlyError(`conv2d: Winograd needs stride 1, padding (K-1)/2 and K = 3, got K ${k} stride ${stride} padding ${padding}`);
   }

@@ -1,7 +1,8 @@
 // The convolution paths beyond conv.wgsl's stride-1 "same" kernels, routed to from conv2d.ts:
 //  - strided / explicitly padded convolutions (shaders/conv_strided.wgsl), zero padding, any odd K <= 7: forward and
 //    the input grad as a gather (each dx element owned by one invocation);
-//  - 1x1 stride-1 convolutions as matmuls (shaders/matmul.wgsl): y [Cout,HW] = W [Cout,Cin] x [Cin,HW] and
+//  - 1x1 stride-1 convolutions as matmuls (shaders/matmul.wgsl; algorithm 'matmul' only: on lavapipe the direct
+//    kernel was as fast at small H*W and 2-3x faster at 64x64, e.g. 256->64 at 64x64 21 ms direct vs 68 ms matmul): y [Cout,HW] = W [Cout,Cin] x [Cin,HW] and
 //    dx [Cin,HW] = Wᵀ [Cin,Cout] dy [Cout,HW], on the weight snapshots prepareConv already writes (for K = 1 the
 //    input-grad direct layout is W [Cout][Cin4] and the forward one Wᵀ [Cin][Cout4]), plus an in-place bias add.
 import source from '../../shaders/conv_strided.wgsl';
@@ -45,11 +46,11 @@ export function isStrided(layer: Pick<ConvLayer, 'k' | 'stride' | 'padding'>): b
 }
 
 /**
- * Whether a 1x1 stride-1 layer runs a direction as a matmul: the reduction channels (Cin forward, Cout input grad)
- * and H*W multiples of 4 (the matmul kernel's vec4 loads), unless the direct kernel was forced.
+ * Whether a layer prepared with algorithm 'matmul' (K = 1, stride 1, padding 0) runs a direction as a matmul: when
+ * the reduction channels (Cin forward, Cout input grad) and H*W are multiples of 4 (the matmul kernel's vec4 loads).
  */
 export function useConvMatmul(layer: ConvLayer, direction: 'forward' | 'input', h: number, w: number): boolean {
-  if (layer.k !== 1 || layer.stride !== 1 || layer.padding !== 0 || layer.algorithm === 'direct') return false;
+  if (layer.k !== 1 || layer.stride !== 1 || layer.padding !== 0 || layer.algorithm !== 'matmul') return false;
   const reduce = direction === 'forward' ? layer.cin : layer.cout;
   return reduce % 4 === 0 && (h * w) % 4 === 0;
 }

@@ -312,7 +312,8 @@ for (const c of geoCases) {
   });
 }
 
-// 1x1 stride 1: matmuls when the reduction channels and H*W are multiples of 4, else (or forced) the direct kernel.
+// 1x1 stride 1 with algorithm 'matmul': matmuls when the reduction channels and H*W are multiples of 4, else the
+// direct kernel; 'auto' always runs the direct kernel.
 const oneByOne: [GeoCase, string][] = [
   [{ cin: 8, cout: 12, h: 6, w: 6, k: 1, stride: 1, padding: 0 }, 'matmul'],
   [{ cin: 64, cout: 20, h: 5, w: 4, k: 1, stride: 1, padding: 0 }, 'matmul'],
@@ -321,18 +322,18 @@ const oneByOne: [GeoCase, string][] = [
   [{ cin: 12, cout: 8, h: 5, w: 5, k: 1, stride: 1, padding: 0 }, 'direct'],    // H*W = 25
 ];
 for (const [c, expect] of oneByOne) {
-  test(`1x1 ${c.cin}->${c.cout} ${c.h}x${c.w}: ${expect} matches float64 (and forced direct)`, async () => {
-    await checkGeometry(c, 'auto', expect);
-    await checkGeometry(c, 'direct', 'direct');
+  test(`1x1 ${c.cin}->${c.cout} ${c.h}x${c.w}: 'matmul' runs ${expect}, matches float64 (and 'auto': direct)`, async () => {
+    await checkGeometry(c, 'matmul', expect);
+    await checkGeometry(c, 'auto', 'direct');
   });
 }
 test('1x1 with only one direction on the matmul path (Cin % 4 == 0, Cout % 4 != 0) matches float64', async () => {
   const gpu = await testGpu();
   const c = { cin: 8, cout: 6, h: 4, w: 5, k: 1, stride: 1, padding: 0 };
-  const layer = prepareConv(gpu, createTensor(gpu, [6, 8, 1, 1], 'w'), createTensor(gpu, [6], 'b'));
+  const layer = prepareConv(gpu, createTensor(gpu, [6, 8, 1, 1], 'w'), createTensor(gpu, [6], 'b'), { algorithm: 'matmul' });
   assert.equal(convAlgorithmFor(gpu, layer, 4, 5), { forward: 'matmul', input: 'direct' });
-  await checkGeometry(c);
-  await checkGeometry({ ...c, cin: 6, cout: 8 });
+  await checkGeometry(c, 'matmul');
+  await checkGeometry({ ...c, cin: 6, cout: 8 }, 'matmul');
 });
 
 test('strided: bad options and shapes are one-line PainterlyErrors', async () => {
@@ -346,6 +347,8 @@ test('strided: bad options and shapes are one-line PainterlyErrors', async () =>
   assert.throws(() => prepareConv(gpu, w, b, { stride: 1.5 }), one(/stride must be an integer/));
   assert.throws(() => prepareConv(gpu, w, b, { padding: -1 }), one(/padding must be an integer in \[0, K-1\]/));
   assert.throws(() => prepareConv(gpu, w, b, { stride: 2, algorithm: 'winograd' }), one(/Winograd needs stride 1/));
+  assert.throws(() => prepareConv(gpu, w, b, { algorithm: 'matmul' }), one(/'matmul' needs K = 1, stride 1 and padding 0, got K 3/));
+  assert.throws(() => prepareConv(gpu, createTensor(gpu, [4, 3, 1, 1], 'w1'), b, { algorithm: 'matmul', stride: 2 }), one(/'matmul' needs/));
   const s2 = prepareConv(gpu, w, b, { stride: 2, padding: 1 });
   const x = createTensor(gpu, [3, 9, 8], 'x');
   assert.throws(() => conv2dForward(gpu, s2, x, createTensor(gpu, [4, 4, 4], 'y')), one(/expected y \[4,5,4\], got \[4,4,4\]/));
