@@ -190,3 +190,35 @@ fn channel_mix(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   if (o0 + 2u <= last) { msy[o2 * msp.P + q] = a.z; }
   if (o0 + 3u <= last) { msy[o3 * msp.P + q] = a.w; }
 }
+
+// ---- channel-slice copy (concatenation along channels, and its backward) ----
+// dst[dstC0 + c, p] = (acc ? dst[dstC0 + c, p] : 0) + src[srcC0 + c, p] for c < channels, p < M. Channel slices of
+// [C, M] features are contiguous, so this is the range copy dst[dst0 + e] (+)= src[src0 + e], e < n, with
+// dst0 = dstC0 M, src0 = srcC0 M, n = channels M; in vec4s (all three divided by 4) when M % 4 == 0. One invocation
+// per element (or vec4); src and dst are different buffers (the TypeScript side refuses one buffer for both).
+struct CopyParams { n: u32, src0: u32, dst0: u32, acc: u32 }
+@group(0) @binding(0) var<uniform> ccp: CopyParams;
+@group(0) @binding(1) var<storage, read> cc_src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> cc_dst: array<f32>;
+
+@compute @workgroup_size(256)
+fn channel_copy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let e = linear_id(wid, nwg, lid, 256u);
+  if (e >= ccp.n) { return; }
+  var v = cc_src[ccp.src0 + e];
+  if (ccp.acc != 0u) { v += cc_dst[ccp.dst0 + e]; }
+  cc_dst[ccp.dst0 + e] = v;
+}
+
+@group(0) @binding(0) var<uniform> cvp: CopyParams;
+@group(0) @binding(1) var<storage, read> cv_src: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> cv_dst: array<vec4f>;
+
+@compute @workgroup_size(256)
+fn channel_copy_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let e = linear_id(wid, nwg, lid, 256u);
+  if (e >= cvp.n) { return; }
+  var v = cv_src[cvp.src0 + e];
+  if (cvp.acc != 0u) { v += cv_dst[cvp.dst0 + e]; }
+  cv_dst[cvp.dst0 + e] = v;
+}

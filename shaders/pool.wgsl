@@ -1,4 +1,5 @@
-// 2x2 pooling with stride 2 on float32 [C,H,W] (batch 1), PyTorch's kernel_size=2, stride=2, padding=0.
+// 2x2 pooling with stride 2 on float32 [C,H,W] (batch 1), PyTorch's kernel_size=2, stride=2, padding=0 (the fast
+// path; any other window, stride or padding runs the general kernels at the end of this file).
 // Output [C, Ho, Wo]:
 //  - floor mode (ceil_mode=False): Ho = floor(H/2), Wo = floor(W/2); an odd last row/column of the input is
 //    dropped and gets zero gradient;
@@ -125,4 +126,133 @@ fn avg_pool_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
   var g = 0.0;
   if (o != 0xffffffffu) { g = abdy[o] / window_count(o, abp.H, abp.W, abp.Ho, abp.Wo); }
   abdx[k] = g;
+}
+
+// ---- general pooling: K x K windows, stride S, padding P (PyTorch's MaxPool2d / AvgPool2d(K, S, P, ceil_mode)) ----
+// Output Ho = floor or ceil((H + 2P - K) / S) + 1, less one in ceil mode when the last window would start past the
+// input and its right padding ((Ho - 1) S >= H + P); likewise Wo (computed on the TypeScript side). Output row i's
+// window covers input rows [i S - P, i S - P + K) (columns likewise); P <= K/2 keeps every window on at least one
+// input element. Windows overlap when S < K, so each backward is a gather: the invocation of input element k visits
+// the outputs whose windows contain k, rows i in [ceil((h + P - K + 1) / S), floor((h + P) / S)] ∩ [0, Ho), and is
+// the only writer of dx[k] (no atomics, no scatter races).
+//   max: padding acts as -inf (only the window's input elements compete); y[o] = their max, argmax[o] = flat x index
+//        of the first maximum in row-major window order (strict >, as PyTorch);
+//        dx[k] = Σ_{o: k in window(o), argmax[o] = k} dy[o].
+//   avg: y[o] = Σ_{input elements of the window} x / D(o), D(o) = the window clipped to the padded input
+//        [-P, H + P) x [-P, W + P) (count_include_pad = True, PyTorch's default; with P = 0 and ceil mode this is the
+//        number of input elements, as in the 2x2 kernels above); dx[k] = Σ_{o: k in window(o)} dy[o] / D(o).
+struct GParams { n: u32, H: u32, W: u32, Ho: u32, Wo: u32, K: u32, S: u32, P: u32 }
+
+// First and one-past-last output index whose window holds input index h (along an axis of output size no).
+fn covering(h: u32, K: u32, S: u32, P: u32, no: u32) -> vec2u {
+  let t = i32(h + P) - i32(K) + 1;
+  let lo = select(0, (t + i32(S) - 1) / i32(S), t > 0);
+  let hi = min((h + P) / S + 1u, no);
+  return vec2u(u32(lo), max(hi, u32(lo)));
+}
+
+// Divisor D of window (i, j) for avg pooling: the window clipped to the padded input.
+fn avg_divisor(i: u32, j: u32, g: GParams) -> f32 {
+  let r0 = i32(i * g.S) - i32(g.P);
+  let c0 = i32(j * g.S) - i32(g.P);
+  let r1 = min(r0 + i32(g.K), i32(g.H + g.P));
+  let c1 = min(c0 + i32(g.K), i32(g.W + g.P));
+  return f32((r1 - r0) * (c1 - c0));
+}
+
+@group(0) @binding(0) var<uniform> gmp: GParams;
+@group(0) @binding(1) var<storage, read> gmx: array<f32>;
+@group(0) @binding(2) var<storage, read_write> gmy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> gmargmax: array<u32>;
+
+@compute @workgroup_size(256)
+fn max_pool_forward_general(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let o = linear_id(wid, nwg, lid);
+  if (o >= gmp.n) { return; }
+  let j = o % gmp.Wo;
+  let i = (o / gmp.Wo) % gmp.Ho;
+  let c = o / (gmp.Wo * gmp.Ho);
+  let r0 = i32(i * gmp.S) - i32(gmp.P);
+  let c0 = i32(j * gmp.S) - i32(gmp.P);
+  let r1 = min(r0 + i32(gmp.K), i32(gmp.H));
+  let c1 = min(c0 + i32(gmp.K), i32(gmp.W));
+  var best = 0.0;
+  var at = 0xffffffffu;
+  for (var r = max(r0, 0); r < r1; r++) {
+    for (var q = max(c0, 0); q < c1; q++) {
+      let k = (c * gmp.H + u32(r)) * gmp.W + u32(q);
+      let v = gmx[k];
+      if (at == 0xffffffffu || v > best) { best = v; at = k; }
+    }
+  }
+  gmy[o] = best;
+  gmargmax[o] = at;
+}
+
+@group(0) @binding(0) var<uniform> gmbp: GParams;
+@group(0) @binding(1) var<storage, read> gmbdy: array<f32>;
+@group(0) @binding(2) var<storage, read> gmbargmax: array<u32>;
+@group(0) @binding(3) var<storage, read_write> gmbdx: array<f32>;
+
+@compute @workgroup_size(256)
+fn max_pool_backward_general(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let k = linear_id(wid, nwg, lid);
+  if (k >= gmbp.n) { return; }
+  let w = k % gmbp.W;
+  let h = (k / gmbp.W) % gmbp.H;
+  let c = k / (gmbp.W * gmbp.H);
+  let ri = covering(h, gmbp.K, gmbp.S, gmbp.P, gmbp.Ho);
+  let rj = covering(w, gmbp.K, gmbp.S, gmbp.P, gmbp.Wo);
+  var g = 0.0;
+  for (var i = ri.x; i < ri.y; i++) {
+    for (var j = rj.x; j < rj.y; j++) {
+      let o = (c * gmbp.Ho + i) * gmbp.Wo + j;
+      if (gmbargmax[o] == k) { g += gmbdy[o]; }
+    }
+  }
+  gmbdx[k] = g;
+}
+
+@group(0) @binding(0) var<uniform> gap: GParams;
+@group(0) @binding(1) var<storage, read> gax: array<f32>;
+@group(0) @binding(2) var<storage, read_write> gay: array<f32>;
+
+@compute @workgroup_size(256)
+fn avg_pool_forward_general(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let o = linear_id(wid, nwg, lid);
+  if (o >= gap.n) { return; }
+  let j = o % gap.Wo;
+  let i = (o / gap.Wo) % gap.Ho;
+  let c = o / (gap.Wo * gap.Ho);
+  let r0 = i32(i * gap.S) - i32(gap.P);
+  let c0 = i32(j * gap.S) - i32(gap.P);
+  let r1 = min(r0 + i32(gap.K), i32(gap.H));
+  let c1 = min(c0 + i32(gap.K), i32(gap.W));
+  var sum = 0.0;
+  for (var r = max(r0, 0); r < r1; r++) {
+    for (var q = max(c0, 0); q < c1; q++) { sum += gax[(c * gap.H + u32(r)) * gap.W + u32(q)]; }
+  }
+  gay[o] = sum / avg_divisor(i, j, gap);
+}
+
+@group(0) @binding(0) var<uniform> gabp: GParams;
+@group(0) @binding(1) var<storage, read> gabdy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> gabdx: array<f32>;
+
+@compute @workgroup_size(256)
+fn avg_pool_backward_general(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let k = linear_id(wid, nwg, lid);
+  if (k >= gabp.n) { return; }
+  let w = k % gabp.W;
+  let h = (k / gabp.W) % gabp.H;
+  let c = k / (gabp.W * gabp.H);
+  let ri = covering(h, gabp.K, gabp.S, gabp.P, gabp.Ho);
+  let rj = covering(w, gabp.K, gabp.S, gabp.P, gabp.Wo);
+  var g = 0.0;
+  for (var i = ri.x; i < ri.y; i++) {
+    for (var j = rj.x; j < rj.y; j++) {
+      g += gabdy[(c * gabp.Ho + i) * gabp.Wo + j] / avg_divisor(i, j, gabp);
+    }
+  }
+  gabdx[k] = g;
 }

@@ -2,10 +2,11 @@
 // Features are [C,H,W] or [C,M] tensors (batch 1): channel c is the M = H*W contiguous values x[c, 0..M).
 //  - channelMoments: per-channel mean and unbiased variance, out = [mean_0..mean_{C-1}, var_0..var_{C-1}];
 //  - channelAffine:  y[c,p] = a[c] x[c,p] + b[c], coef = [a_0..a_{C-1}, b_0..b_{C-1}] on the GPU;
-//  - channelMix:     y[:,p] = T x[:,p] + bias (WCT's whitening and colouring), T row-major [Co, Ci].
+//  - channelMix:     y[:,p] = T x[:,p] + bias (WCT's whitening and colouring), T row-major [Co, Ci];
+//  - channelCopy:    dst[dstC0+c, p] (+)= src[srcC0+c, p], a channel slice (concatenation and its backward).
 import source from '../../shaders/channel.wgsl';
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
-import { bind, type KernelSpec, type Step } from '../gpu/kernel.ts';
+import { bind, fold, type KernelSpec, type Step } from '../gpu/kernel.ts';
 import { createTensor, type Tensor } from '../gpu/tensor.ts';
 
 const file = 'shaders/channel.wgsl';
@@ -25,6 +26,10 @@ export const channelSpecs = {
     bindings: { mvp: 'uniform', mvT: 'read', mvbias: 'read', mvx: 'read', mvy: 'read_write' } },
   mix: { file, source, entry: 'channel_mix', uniforms: mixUniforms,
     bindings: { msp: 'uniform', msT: 'read', msbias: 'read', msx: 'read', msy: 'read_write' } },
+  copy: { file, source, entry: 'channel_copy', uniforms: { n: 'u32', src0: 'u32', dst0: 'u32', acc: 'u32' },
+    bindings: { ccp: 'uniform', cc_src: 'read', cc_dst: 'read_write' } },
+  copyVec4: { file, source, entry: 'channel_copy_vec4', uniforms: { n: 'u32', src0: 'u32', dst0: 'u32', acc: 'u32' },
+    bindings: { cvp: 'uniform', cv_src: 'read', cv_dst: 'read_write' } },
 } satisfies Record<string, KernelSpec>;
 
 /**
@@ -132,4 +137,53 @@ export function channelMix(gpu: Gpu, x: Tensor, T: Tensor, bias: Tensor | null, 
 /** dx[i,p] = Σ_o T[o,i] dy[o,p] (dx = Tᵀ dy): channelMix's gradient w.r.t. x; T [Co,Ci], dy [Co,...], dx [Ci,...]. */
 export function channelMixBackward(gpu: Gpu, dy: Tensor, T: Tensor, dx: Tensor): Step[] {
   return mixSteps('channelMixBackward', gpu, dy, T, undefined, dx, true);
+}
+
+export interface ChannelCopyOptions {
+  /** First channel of src to copy. Default 0. */
+  srcC0?: number;
+  /** First channel of dst to write. Default 0. */
+  dstC0?: number;
+  /** Number of channels. Default: the rest of src from srcC0 (all of it by default). */
+  channels?: number;
+  /** Add to dst instead of overwriting it. Default false. */
+  accumulate?: boolean;
+}
+
+/**
+ * dst[dstC0 + c, p] = (accumulate ? dst[dstC0 + c, p] : 0) + src[srcC0 + c, p] for c < channels; other channels of
+ * dst are untouched. src and dst are [C,H,W] (or [C,M]) with the same positions (H, W), and different buffers.
+ * Concatenation along channels is one channelCopy per input (dstC0 = its offset); its backward one per input from
+ * dy's slice (srcC0 = the offset; accumulate when that input's gradient already holds another consumer's part).
+ */
+export function channelCopy(gpu: Gpu, src: Tensor, dst: Tensor, opts: ChannelCopyOptions = {}): Step {
+  const what = 'channelCopy';
+  const { C: Cs, M } = features(what, src);
+  const { C: Cd } = features(what, dst);
+  if (src.shape.slice(1).join() !== dst.shape.slice(1).join()) {
+    throw new PainterlyError(`${what}: ${src.label} [${src.shape}] and ${dst.label} [${dst.shape}] must have the same H,W`);
+  }
+  const srcC0 = opts.srcC0 ?? 0;
+  const dstC0 = opts.dstC0 ?? 0;
+  const channels = opts.channels ?? Cs - srcC0;
+  for (const [name, v] of [['srcC0', srcC0], ['dstC0', dstC0], ['channels', channels]] as const) {
+    if (!Number.isInteger(v) || v < (name === 'channels' ? 1 : 0)) {
+      throw new PainterlyError(`${what}: ${name} must be an integer >= ${name === 'channels' ? 1 : 0}, got ${v}`);
+    }
+  }
+  if (srcC0 + channels > Cs) {
+    throw new PainterlyError(`${what}: channels ${srcC0}..${srcC0 + channels - 1} are past ${src.label}'s ${Cs} channels`);
+  }
+  if (dstC0 + channels > Cd) {
+    throw new PainterlyError(`${what}: channels ${dstC0}..${dstC0 + channels - 1} are past ${dst.label}'s ${Cd} channels`);
+  }
+  if (src.buffer === dst.buffer) throw new PainterlyError(`${what}: ${src.label} and ${dst.label} must be different buffers`);
+  const vec4 = M % 4 === 0;
+  const q = vec4 ? M / 4 : M;
+  const u = { n: channels * q, src0: srcC0 * q, dst0: dstC0 * q, acc: opts.accumulate ? 1 : 0 };
+  const groups = fold(Math.ceil(u.n / 256));
+  const label = `channel_copy ${src.label}[${srcC0}:${srcC0 + channels}] -> ${dst.label}[${dstC0}:]`;
+  return vec4
+    ? bind(gpu, channelSpecs.copyVec4, { cv_src: src.buffer, cv_dst: dst.buffer }, u, groups, label)
+    : bind(gpu, channelSpecs.copy, { cc_src: src.buffer, cc_dst: dst.buffer }, u, groups, label);
 }

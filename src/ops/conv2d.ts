@@ -8,12 +8,17 @@
 // share code; the weights of both are rearranged once in prepareConv. Reflection is fused into the forward's input
 // reads; its input grad is the zero-padded one plus the padded ring folded back onto the reflected pixels
 // (conv_reflect_ring, see shaders/conv.wgsl).
+// Strides other than 1, zero padding other than (K-1)/2 and K = 7 run shaders/conv_strided.wgsl; 1x1 stride-1 layers
+// with channel counts and H*W multiples of 4 can run as matmuls (algorithm 'matmul'; both in src/ops/conv_strided.ts).
 import directSource from '../../shaders/conv.wgsl';
 import winoSource from '../../shaders/conv_winograd.wgsl';
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { bind, fold, run, type KernelSpec, type Step } from '../gpu/kernel.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { bindMatmul } from './matmul.ts';
+import { convOutputSize, isStrided, matmulConvSteps, stridedForwardSteps, stridedInputSteps, useConvMatmul } from './conv_strided.ts';
+
+export { convOutputSize } from './conv_strided.ts';
 
 const dfile = 'shaders/conv.wgsl';
 const wfile = 'shaders/conv_winograd.wgsl';
@@ -67,7 +72,8 @@ export const winoOutputScalarSpec: KernelSpec = {
   bindings: { wo: 'uniform', wo_m: 'read', wo_b: 'read', wo_ys: 'read_write' },
 };
 
-export type ConvAlgorithm = 'auto' | 'direct' | 'winograd';
+/** 'matmul': 1x1 stride-1 layers as matmuls (not picked by 'auto': on lavapipe the direct kernel is as fast or faster). */
+export type ConvAlgorithm = 'auto' | 'direct' | 'winograd' | 'matmul';
 /** Padding of the (K-1)/2 border: zeros, or reflection without repeating the edge (PyTorch's ReflectionPad2d). */
 export type ConvPad = 'zeros' | 'reflect';
 
@@ -85,6 +91,9 @@ export interface ConvLayer {
   algorithm: ConvAlgorithm;
   /** Padding mode, fixed at prepare time. */
   pad: ConvPad;
+  /** Stride (default 1) and zero padding on each side (default (K-1)/2); output floor((H+2P-K)/S)+1 (convOutputSize). */
+  stride: number;
+  padding: number;
   fwd: Prepared;
   bwd: Prepared;
   /** A 16-byte buffer bound where a kernel's bias is unused. */
@@ -106,20 +115,41 @@ function winogradFits(a: number, b: number, k: number, gpu: Gpu): boolean {
 
 /**
  * Rearranges the weights for the kernels (runs GPU work once); call again after the weights change.
- * `opts.algorithm` forces a path ('winograd' needs K = 3 and channel counts that are multiples of 4); `opts.pad` picks
- * zero (default) or reflection padding (images then need H and W > (K-1)/2).
+ * `opts.algorithm` forces a path ('winograd' needs K = 3 and channel counts that are multiples of 4; 'matmul' needs
+ * K = 1, stride 1, padding 0 and runs each direction whose reduction channels and H*W are multiples of 4 as a
+ * matmul, the direct kernel otherwise); `opts.pad` picks zero (default) or reflection padding (images then need H and
+ * W > (K-1)/2). `opts.stride` (default 1) and `opts.padding` (zero padding per side, default (K-1)/2) give PyTorch's
+ * Conv2d(stride, padding); any other than 1 and (K-1)/2, and K = 7, run shaders/conv_strided.wgsl (zero padding only).
  */
 export function prepareConv(
-  gpu: Gpu, weight: Tensor, bias: Tensor, opts: { algorithm?: ConvAlgorithm; pad?: ConvPad } = {},
+  gpu: Gpu, weight: Tensor, bias: Tensor,
+  opts: { algorithm?: ConvAlgorithm; pad?: ConvPad; stride?: number; padding?: number } = {},
 ): ConvLayer {
   const [cout, cin, k, k2] = weight.shape;
-  if (weight.shape.length !== 4 || k !== k2 || k % 2 !== 1 || k > 5 || cout < 1 || cin < 1) {
-    throw new PainterlyError(`conv2d: expected weight [Cout,Cin,K,K] with odd K <= 5, got [${weight.shape}]`);
+  if (weight.shape.length !== 4 || k !== k2 || k % 2 !== 1 || k > 7 || cout < 1 || cin < 1) {
+    throw new PainterlyError(`conv2d: expected weight [Cout,Cin,K,K] with odd K <= 7, got [${weight.shape}]`);
   }
   if (bias.size !== cout) throw new PainterlyError(`conv2d: expected bias [${cout}], got [${bias.shape}]`);
   const algorithm = opts.algorithm ?? 'auto';
   const pad = opts.pad ?? 'zeros';
   if (pad !== 'zeros' && pad !== 'reflect') throw new PainterlyError(`conv2d: pad must be 'zeros' or 'reflect', got '${pad}'`);
+  const stride = opts.stride ?? 1;
+  const padding = opts.padding ?? (k - 1) / 2;
+  if (!Number.isInteger(stride) || stride < 1) throw new PainterlyError(`conv2d: stride must be an integer >= 1, got ${stride}`);
+  if (!Number.isInteger(padding) || padding < 0 || padding >= k) {
+    throw new PainterlyError(`conv2d: padding must be an integer in [0, K-1] = [0, ${k - 1}], got ${padding}`);
+  }
+  const strided = isStrided({ k, stride, padding });
+  if (pad === 'reflect' && (stride !== 1 || padding !== (k - 1) / 2)) {
+    throw new PainterlyError(`conv2d: reflection padding needs stride 1 and padding (K-1)/2 = ${(k - 1) / 2}, got stride ${stride} padding ${padding}`);
+  }
+  if (pad === 'reflect' && strided) throw new PainterlyError(`conv2d: reflection padding needs K <= 5, got weight [${weight.shape}]`);
+  if (algorithm === 'matmul' && (k !== 1 || strided)) {
+    throw new PainterlyError(`conv2d: algorithm 'matmul' needs K = 1, stride 1 and padding 0, got K ${k} stride ${stride} padding ${padding}`);
+  }
+  if (algorithm === 'winograd' && strided) {
+    throw new PainterlyError(`conv2d: Winograd needs stride 1, padding (K-1)/2 and K = 3, got K ${k} stride ${stride} padding ${padding}`);
+  }
   const steps: Step[] = [];
   const prep = (a: number, b: number, flip: number, dir: string): Prepared => {
     const b4 = Math.ceil(b / 4) * 4;
@@ -131,7 +161,7 @@ export function prepareConv(
     if (algorithm === 'winograd' && !fits) {
       throw new PainterlyError(`conv2d: Winograd needs K = 3 and channels multiples of 4, got weight [${weight.shape}]`);
     }
-    if (fits && algorithm !== 'direct') {
+    if (fits && algorithm !== 'direct' && !strided) {
       wino = storage(gpu, 36 * a * b * 4, `${weight.label}.${dir}.winograd`);
       steps.push(bind(gpu, winoWeightsSpec, { ww_w: weight.buffer, ww_u: wino }, { a, b, flip },
         fold(Math.ceil((a * b) / 64)), `conv_wino_weights ${weight.label}`));
@@ -142,7 +172,7 @@ export function prepareConv(
   const bwd = prep(cout, cin, 1, 'bwd');
   run(gpu, steps, `prepareConv ${weight.label}`);
   const zeros = storage(gpu, 16, 'conv.zeros');
-  return { cin, cout, k, weight, bias, algorithm, pad, fwd, bwd, zeros };
+  return { cin, cout, k, weight, bias, algorithm, pad, stride, padding, fwd, bwd, zeros };
 }
 
 function checkChw(t: Tensor, c: number, what: string, hw?: [number, number]): [number, number] {
@@ -151,6 +181,15 @@ function checkChw(t: Tensor, c: number, what: string, hw?: [number, number]): [n
     throw new PainterlyError(`conv2d: expected ${what} ${want}, got [${t.shape}]`);
   }
   return [t.shape[1], t.shape[2]];
+}
+
+/** The layer's output [Ho, Wo] for an input of hw (at least 1x1, else a PainterlyError). */
+function outputSize(layer: ConvLayer, hw: [number, number]): [number, number] {
+  const out = convOutputSize(hw[0], hw[1], layer.k, layer.stride, layer.padding);
+  if (out[0] < 1 || out[1] < 1) {
+    throw new PainterlyError(`conv2d: a ${hw[0]}x${hw[1]} input is smaller than the ${layer.k}x${layer.k} kernel with padding ${layer.padding}`);
+  }
+  return out;
 }
 
 /** Reflection by (K-1)/2 needs that many pixels beyond the edge one: H, W > (K-1)/2 (as in PyTorch). */
@@ -262,9 +301,11 @@ function winogradSteps(
  */
 export function conv2dForward(gpu: Gpu, layer: ConvLayer, x: Tensor, y: Tensor, scratch?: ConvScratch): Step[] {
   const hw = checkChw(x, layer.cin, 'x');
-  checkChw(y, layer.cout, 'y', hw);
+  checkChw(y, layer.cout, 'y', outputSize(layer, hw));
   checkReflect(layer.pad, layer.k, hw[0], hw[1]);
   const label = `conv_forward ${y.label}`;
+  if (isStrided(layer)) return stridedForwardSteps(gpu, layer, x, y, label);
+  if (useConvMatmul(layer, 'forward', hw[0], hw[1])) return matmulConvSteps(gpu, layer, 'forward', x, y, label);
   const reflect = layer.pad === 'reflect';
   return useWinograd(gpu, layer, layer.fwd, hw[0], hw[1])
     ? winogradSteps(gpu, layer, layer.fwd, x, y, layer.bias.buffer, reflect, label, scratch)
@@ -277,10 +318,13 @@ export function conv2dForward(gpu: Gpu, layer: ConvLayer, x: Tensor, y: Tensor, 
  * `scratch` as for conv2dForward.
  */
 export function conv2dBackwardInput(gpu: Gpu, layer: ConvLayer, dy: Tensor, dx: Tensor, scratch?: ConvScratch): Step[] {
-  const hw = checkChw(dy, layer.cout, 'dy');
-  checkChw(dx, layer.cin, 'dx', hw);
+  // dx gives the input size (with stride > 1 several input sizes share one output size).
+  const hw = checkChw(dx, layer.cin, 'dx');
+  checkChw(dy, layer.cout, 'dy', outputSize(layer, hw));
   checkReflect(layer.pad, layer.k, hw[0], hw[1]);
   const label = `conv_backward_input ${dx.label}`;
+  if (isStrided(layer)) return stridedInputSteps(gpu, layer, dy, dx, label);
+  if (useConvMatmul(layer, 'input', hw[0], hw[1])) return matmulConvSteps(gpu, layer, 'input', dy, dx, label);
   // The main pass is the zero-padded transposed conv in both modes (REFLECT off).
   const steps = useWinograd(gpu, layer, layer.bwd, hw[0], hw[1])
     ? winogradSteps(gpu, layer, layer.bwd, dy, dx, undefined, false, label, scratch)
@@ -300,12 +344,18 @@ export function conv2dBackwardInput(gpu: Gpu, layer: ConvLayer, dy: Tensor, dx: 
 
 /**
  * dw[o,i,u,v] = Σ_p dy[o,p] pad(x)[i,p+(u,v)-pad]; overwrites dw [Cout,Cin,K,K]. `pad` must match the layer's
- * (the weight grad does not take a ConvLayer).
+ * (the weight grad does not take a ConvLayer). Stride 1 with padding (K-1)/2 only: `geom` (a layer's stride and
+ * padding) other than that is refused.
  */
-export function conv2dBackwardWeight(gpu: Gpu, x: Tensor, dy: Tensor, dw: Tensor, pad: ConvPad = 'zeros'): Step[] {
+export function conv2dBackwardWeight(
+  gpu: Gpu, x: Tensor, dy: Tensor, dw: Tensor, pad: ConvPad = 'zeros', geom: { stride?: number; padding?: number } = {},
+): Step[] {
   const [cout, cin, k, k2] = dw.shape;
   if (dw.shape.length !== 4 || k !== k2 || k % 2 !== 1) {
     throw new PainterlyError(`conv2d: expected dw [Cout,Cin,K,K] with odd K, got [${dw.shape}]`);
+  }
+  if ((geom.stride ?? 1) !== 1 || (geom.padding ?? (k - 1) / 2) !== (k - 1) / 2) {
+    throw new PainterlyError(`conv2dBackwardWeight: only stride 1 with padding (K-1)/2 = ${(k - 1) / 2} is implemented, got stride ${geom.stride ?? 1} padding ${geom.padding ?? (k - 1) / 2}`);
   }
   const hw = checkChw(x, cin, 'x');
   checkChw(dy, cout, 'dy', hw);
@@ -326,8 +376,7 @@ export function conv2dBackwardBias(gpu: Gpu, dy: Tensor, db: Tensor): Step[] {
 
 /** Which algorithm conv2dForward / conv2dBackwardInput will use for an image of h x w (for benchmarks, tests). */
 export function convAlgorithmFor(gpu: Gpu, layer: ConvLayer, h: number, w: number): { forward: string; input: string } {
-  return {
-    forward: useWinograd(gpu, layer, layer.fwd, h, w) ? 'winograd' : 'direct',
-    input: useWinograd(gpu, layer, layer.bwd, h, w) ? 'winograd' : 'direct',
-  };
+  const pick = (dir: 'forward' | 'input', p: Prepared) => isStrided(layer) ? 'strided'
+    : useConvMatmul(layer, dir, h, w) ? 'matmul' : useWinograd(gpu, layer, p, h, w) ? 'winograd' : 'direct';
+  return { forward: pick('forward', layer.fwd), input: pick('input', layer.bwd) };
 }

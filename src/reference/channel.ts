@@ -60,3 +60,33 @@ export function channelMixBackward(dy: T64, T: ArrayLike<number>, Ci: number): T
   }
   return dx;
 }
+
+/**
+ * dst with dst[dstC0 + c, p] = (accumulate ? dst[dstC0 + c, p] : 0) + src[srcC0 + c, p] for c < channels (a new
+ * tensor; dst is not modified). channels defaults to src's channels from srcC0 on.
+ */
+export function channelCopy(
+  src: T64, dst: T64, opts: { srcC0?: number; dstC0?: number; channels?: number; accumulate?: boolean } = {},
+): T64 {
+  const M = src.data.length / src.shape[0];
+  if (dst.data.length / dst.shape[0] !== M) throw new Error(`channelCopy reference: [${src.shape}] -> [${dst.shape}]`);
+  const s0 = opts.srcC0 ?? 0, d0 = opts.dstC0 ?? 0;
+  const n = opts.channels ?? src.shape[0] - s0;
+  const out = t64(dst.shape, dst.data);
+  for (let c = 0; c < n; c++) {
+    for (let p = 0; p < M; p++) {
+      const e = (d0 + c) * M + p;
+      out.data[e] = (opts.accumulate ? out.data[e] : 0) + src.data[(s0 + c) * M + p];
+    }
+  }
+  return out;
+}
+
+/** Concatenation along channels of [C_i, ...] tensors with equal positions. */
+export function concatChannels(xs: T64[]): T64 {
+  const C = xs.reduce((a, x) => a + x.shape[0], 0);
+  let y = t64([C, ...xs[0].shape.slice(1)]);
+  let c0 = 0;
+  for (const x of xs) { y = channelCopy(x, y, { dstC0: c0 }); c0 += x.shape[0]; }
+  return y;
+}

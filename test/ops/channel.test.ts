@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { PainterlyError } from '../../src/gpu/device.ts';
 import { bind, run } from '../../src/gpu/kernel.ts';
 import { createTensor, destroyTensors, poison, readTensor, uploadTensor } from '../../src/gpu/tensor.ts';
-import { channelAffine, channelAffineBackward, channelMix, channelMixBackward, channelMoments, channelSpecs } from '../../src/ops/channel.ts';
+import { channelAffine, channelAffineBackward, channelCopy, channelMix, channelMixBackward, channelMoments, channelSpecs } from '../../src/ops/channel.ts';
 import * as ref from '../../src/reference/channel.ts';
 import { t64 } from '../../src/reference/tensor.ts';
 import { assertClose, checkGradient, nextSeed, randArray, testGpu } from '../helpers.ts';
@@ -198,6 +198,94 @@ test('bad shapes are one-line PainterlyErrors', async () => {
     one(/output channels = 2/));
   assert.throws(() => channelMix(gpu, x, createTensor(gpu, [3, 3], 'T'), null, x), one(/not in place/));
   assert.throws(() => channelMixBackward(gpu, createTensor(gpu, [2, 4, 5], 'dy'), createTensor(gpu, [3, 2], 'T'), x), one(/expected matrix \[2,3\]/));
+  assertClose([], [], 0, 'no GPU errors');
+});
+
+// ---- channelCopy: channel slices (concatenation and its backward) ----
+
+// Odd channel counts and offsets; planes with M % 4 != 0 (scalar kernel) and == 0 (vec4); 2-D features.
+const copies: [number[], number[], { srcC0?: number; dstC0?: number; channels?: number }][] = [
+  [[3, 5, 7], [9, 5, 7], { dstC0: 5 }],
+  [[7, 5, 7], [4, 5, 7], { srcC0: 2, dstC0: 1, channels: 3 }],
+  [[5, 4, 6], [11, 4, 6], { dstC0: 3 }],                       // vec4
+  [[5, 4, 6], [11, 4, 6], { srcC0: 1, dstC0: 7, channels: 4 }],
+  [[1, 1, 1], [3, 1, 1], { dstC0: 2 }],
+  [[3, 33, 35], [3, 33, 35], {}],
+  [[13, 9], [13, 9], { srcC0: 4 }],                              // default: the rest of src
+  [[2, 70, 70], [5, 70, 70], { dstC0: 3 }],                      // a larger plane: 38 workgroups of vec4s
+];
+for (const [ss, ds, opts] of copies) {
+  test(`channelCopy [${ss}] -> [${ds}] ${JSON.stringify(opts)} (overwrite and accumulate) matches float64`, async () => {
+    const gpu = await testGpu();
+    const src = t64(ss, randArray(ss.reduce((a, b) => a * b, 1), nextSeed()));
+    const dst = t64(ds, randArray(ds.reduce((a, b) => a * b, 1), nextSeed()));
+    const gs = uploadTensor(gpu, src.data, ss, 'src');
+    for (const accumulate of [false, true]) {
+      // Untouched channels must keep their values, so dst starts from known values (NaN poison: next test).
+      const gd = uploadTensor(gpu, dst.data, ds, 'dst');
+      run(gpu, [channelCopy(gpu, gs, gd, { ...opts, accumulate })]);
+      assertClose(await readTensor(gpu, gd), ref.channelCopy(src, dst, { ...opts, accumulate }).data, accumulate ? 1e-7 : 0,
+        `channelCopy ${JSON.stringify({ ...opts, accumulate })}`);
+      destroyTensors(gd);
+    }
+    destroyTensors(gs);
+  });
+}
+
+test('concatenation (one channelCopy per input) into a NaN-poisoned output, and its backward with accumulation', async () => {
+  const gpu = await testGpu();
+  for (const [h, w] of [[5, 7], [4, 4]]) {
+    const cs = [3, 5, 1];
+    const xs = cs.map((c) => t64([c, h, w], randArray(c * h * w, nextSeed())));
+    const C = cs.reduce((a, b) => a + b, 0);
+    const gxs = xs.map((x, i) => uploadTensor(gpu, x.data, x.shape, `x${i}`));
+    const gy = createTensor(gpu, [C, h, w], 'y');
+    poison(gpu, gy);
+    const offsets = [0, 3, 8];
+    run(gpu, gxs.map((g, i) => channelCopy(gpu, g, gy, { dstC0: offsets[i] })));
+    const want = ref.concatChannels(xs);
+    assertClose(await readTensor(gpu, gy), want.data, 0, `concat ${h}x${w}`);
+    // Backward: dx_i = dy[offset_i : offset_i + C_i]; input 1 already holds another consumer's gradient.
+    const dy = t64([C, h, w], randArray(C * h * w, nextSeed()));
+    const other = t64([5, h, w], randArray(5 * h * w, nextSeed()));
+    const gdy = uploadTensor(gpu, dy.data, dy.shape, 'dy');
+    const gdx = cs.map((c, i) => createTensor(gpu, [c, h, w], `dx${i}`));
+    poison(gpu, gdx[0]);
+    poison(gpu, gdx[2]);
+    gpu.device.queue.writeBuffer(gdx[1].buffer, 0, Float32Array.from(other.data));
+    run(gpu, gdx.map((g, i) => channelCopy(gpu, gdy, g, { srcC0: offsets[i], channels: cs[i], accumulate: i === 1 })));
+    for (let i = 0; i < 3; i++) {
+      const zero = t64([cs[i], h, w]);
+      const wantDx = ref.channelCopy(dy, i === 1 ? other : zero, { srcC0: offsets[i], channels: cs[i], accumulate: i === 1 });
+      assertClose(await readTensor(gpu, gdx[i]), wantDx.data, 1e-7, `concat backward input ${i} ${h}x${w}`);
+    }
+    destroyTensors(...gxs, gy, gdy, ...gdx);
+  }
+});
+
+test('concat reference backward (dy slices) matches finite differences', () => {
+  const cs = [2, 3];
+  const xs = cs.map((c) => t64([c, 3, 2], randArray(c * 6, nextSeed())));
+  const g = randArray(5 * 6, nextSeed());
+  const dy = t64([5, 3, 2], g);
+  for (const i of [0, 1]) {
+    const loss = (v: Float64Array) => ref.concatChannels(xs.map((x, j) => (j === i ? t64(x.shape, v) : x))).data.reduce((a, y, k) => a + g[k] * y, 0);
+    const dx = ref.channelCopy(dy, t64(xs[i].shape), { srcC0: i === 0 ? 0 : 2, channels: cs[i] });
+    checkGradient(loss, xs[i].data, dx.data, `concat input ${i}`, { samples: xs[i].data.length });
+  }
+});
+
+test('channelCopy: bad options are one-line PainterlyErrors', async () => {
+  const gpu = await testGpu();
+  const a = createTensor(gpu, [3, 4, 5], 'a');
+  const b = createTensor(gpu, [6, 4, 5], 'b');
+  const one = (re: RegExp) => (e: Error) => e instanceof PainterlyError && re.test(e.message) && !e.message.includes('\n');
+  assert.throws(() => channelCopy(gpu, a, createTensor(gpu, [6, 5, 4], 'c')), one(/a \[3,4,5\] and c \[6,5,4\] must have the same H,W/));
+  assert.throws(() => channelCopy(gpu, a, b, { dstC0: 4 }), one(/channels 4\.\.6 are past b's 6 channels/));
+  assert.throws(() => channelCopy(gpu, a, b, { srcC0: 1, channels: 3 }), one(/channels 1\.\.3 are past a's 3 channels/));
+  assert.throws(() => channelCopy(gpu, a, b, { srcC0: 3 }), one(/channels must be an integer >= 1, got 0/));
+  assert.throws(() => channelCopy(gpu, a, b, { dstC0: -1 }), one(/dstC0 must be an integer >= 0/));
+  assert.throws(() => channelCopy(gpu, b, b, { channels: 2, dstC0: 3 }), one(/must be different buffers/));
   assertClose([], [], 0, 'no GPU errors');
 });
 

@@ -5,8 +5,8 @@ import { PainterlyError, type Gpu } from '../../src/gpu/device.ts';
 import { run } from '../../src/gpu/kernel.ts';
 import { createTensor, poison, readTensor, uploadTensor, writeTensor } from '../../src/gpu/tensor.ts';
 import {
-  conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convAlgorithmFor, prepareConv,
-  winogradChunkRows, type ConvAlgorithm, type ConvPad,
+  conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convAlgorithmFor, convOutputSize,
+  prepareConv, winogradChunkRows, type ConvAlgorithm, type ConvPad,
 } from '../../src/ops/conv2d.ts';
 import { bindMatmul, matmul } from '../../src/ops/matmul.ts';
 import * as ref from '../../src/reference/conv2d.ts';
@@ -217,7 +217,7 @@ test('bad shapes throw one-line PainterlyErrors', async () => {
   const gpu = await testGpu();
   const w = createTensor(gpu, [4, 3, 3, 3], 'w');
   const b = createTensor(gpu, [4], 'b');
-  assert.throws(() => prepareConv(gpu, createTensor(gpu, [4, 3, 2, 2], 'w2'), b), (e: Error) => e instanceof PainterlyError && /odd K <= 5/.test(e.message));
+  assert.throws(() => prepareConv(gpu, createTensor(gpu, [4, 3, 2, 2], 'w2'), b), (e: Error) => e instanceof PainterlyError && /odd K <= 7/.test(e.message));
   assert.throws(() => prepareConv(gpu, w, createTensor(gpu, [5], 'b5')), (e: Error) => e instanceof PainterlyError && /bias \[4\]/.test(e.message));
   assert.throws(() => prepareConv(gpu, w, b, { algorithm: 'winograd' }), (e: Error) => e instanceof PainterlyError && /Winograd/.test(e.message));
   const layer = prepareConv(gpu, w, b);
@@ -258,6 +258,130 @@ test('reference backward matches finite differences (K = 3 and K = 1, zeros and 
       { samples: x.data.length });
     checkGradient((v) => loss(x.data, v, b.data), wt.data, ref.conv2dBackwardWeight(x, dy, k, pad).data, `dw K${k} ${pad}`);
     checkGradient((v) => loss(x.data, wt.data, v), b.data, ref.conv2dBackwardBias(dy).data, `db K${k} ${pad}`);
+  }
+});
+
+// ---- strided / explicitly padded convolutions (shaders/conv_strided.wgsl) and 1x1 convolutions as matmuls ----
+
+interface GeoCase { cin: number; cout: number; h: number; w: number; k: number; stride: number; padding: number }
+
+/** Forward and input grad on the GPU vs the float64 reference, outputs poisoned first; returns the paths taken. */
+async function checkGeometry(c: GeoCase, algorithm: ConvAlgorithm = 'auto', expect?: string): Promise<void> {
+  const gpu = await testGpu();
+  const { cin, cout, h, w, k, stride, padding } = c;
+  const [ho, wo] = convOutputSize(h, w, k, stride, padding);
+  assert.equal([ho, wo], ref.convOutputSize(h, w, k, { stride, padding }), 'output size');
+  const x = t64([cin, h, w], randArray(cin * h * w, nextSeed()));
+  const wt = t64([cout, cin, k, k], randArray(cout * cin * k * k, nextSeed(), -0.5, 0.5));
+  const b = t64([cout], randArray(cout, nextSeed()));
+  const dy = t64([cout, ho, wo], randArray(cout * ho * wo, nextSeed()));
+  const gy = createTensor(gpu, [cout, ho, wo], 'y');
+  const gdx = createTensor(gpu, [cin, h, w], 'dx');
+  for (const t of [gy, gdx]) poison(gpu, t);
+  const layer = prepareConv(gpu, uploadTensor(gpu, wt.data, wt.shape, 'w'), uploadTensor(gpu, b.data, b.shape, 'b'),
+    { stride, padding, algorithm });
+  assert.equal([layer.stride, layer.padding], [stride, padding]);
+  const algo = convAlgorithmFor(gpu, layer, h, w);
+  if (expect) assert.equal(algo, { forward: expect, input: expect }, 'algorithm');
+  run(gpu, [...conv2dForward(gpu, layer, uploadTensor(gpu, x.data, x.shape, 'x'), gy),
+    ...conv2dBackwardInput(gpu, layer, uploadTensor(gpu, dy.data, dy.shape, 'dy'), gdx)]);
+  const what = `[${cin}->${cout} ${h}x${w} K${k} S${stride} P${padding}]`;
+  const g = { stride, padding };
+  assertClose(await readTensor(gpu, gy), ref.conv2dForward(x, wt, b, 'zeros', g).data, RTOL_DIRECT, `forward ${algo.forward} ${what}`);
+  assertClose(await readTensor(gpu, gdx), ref.conv2dBackwardInput(dy, wt, 'zeros', { ...g, inputSize: [h, w] }).data,
+    RTOL_DIRECT, `input grad ${algo.input} ${what}`);
+}
+
+const geoCases: GeoCase[] = [
+  { cin: 3, cout: 5, h: 17, w: 19, k: 7, stride: 2, padding: 3 },    // ResNet stem, odd sizes
+  { cin: 3, cout: 8, h: 32, w: 32, k: 7, stride: 2, padding: 3 },
+  { cin: 6, cout: 9, h: 11, w: 9, k: 3, stride: 2, padding: 1 },     // ResNet 3x3/2
+  { cin: 8, cout: 12, h: 8, w: 12, k: 3, stride: 2, padding: 1 },
+  { cin: 8, cout: 12, h: 9, w: 7, k: 1, stride: 2, padding: 0 },     // ResNet downsample 1x1/2
+  { cin: 5, cout: 3, h: 10, w: 10, k: 1, stride: 2, padding: 0 },
+  { cin: 4, cout: 6, h: 7, w: 8, k: 3, stride: 1, padding: 0 },      // valid conv
+  { cin: 3, cout: 5, h: 6, w: 5, k: 3, stride: 1, padding: 2 },      // padding past (K-1)/2
+  { cin: 2, cout: 7, h: 13, w: 14, k: 5, stride: 3, padding: 1 },    // stride 3: pixels no output reads get 0
+  { cin: 3, cout: 4, h: 9, w: 11, k: 7, stride: 1, padding: 3 },     // K = 7 at stride 1 (past conv.wgsl's K <= 5)
+  { cin: 3, cout: 4, h: 3, w: 2, k: 3, stride: 2, padding: 1 },      // tiny: 2x1 output
+  { cin: 5, cout: 6, h: 135, w: 9, k: 3, stride: 2, padding: 1 },    // > 64 quads (workgroups), one tile column
+];
+for (const c of geoCases) {
+  test(`strided K${c.k} S${c.stride} P${c.padding} ${c.cin}->${c.cout} ${c.h}x${c.w} matches float64`, async () => {
+    await checkGeometry(c, 'auto', 'strided');
+  });
+}
+
+// 1x1 stride 1 with algorithm 'matmul': matmuls when the reduction channels and H*W are multiples of 4, else the
+// direct kernel; 'auto' always runs the direct kernel.
+const oneByOne: [GeoCase, string][] = [
+  [{ cin: 8, cout: 12, h: 6, w: 6, k: 1, stride: 1, padding: 0 }, 'matmul'],
+  [{ cin: 64, cout: 20, h: 5, w: 4, k: 1, stride: 1, padding: 0 }, 'matmul'],
+  [{ cin: 12, cout: 68, h: 3, w: 12, k: 1, stride: 1, padding: 0 }, 'matmul'],  // 68 rows: past 8-row blocks
+  [{ cin: 4, cout: 36, h: 17, w: 16, k: 1, stride: 1, padding: 0 }, 'matmul'],  // 272 columns: past 64-column blocks
+  [{ cin: 12, cout: 8, h: 5, w: 5, k: 1, stride: 1, padding: 0 }, 'direct'],    // H*W = 25
+];
+for (const [c, expect] of oneByOne) {
+  test(`1x1 ${c.cin}->${c.cout} ${c.h}x${c.w}: 'matmul' runs ${expect}, matches float64 (and 'auto': direct)`, async () => {
+    await checkGeometry(c, 'matmul', expect);
+    await checkGeometry(c, 'auto', 'direct');
+  });
+}
+test('1x1 with only one direction on the matmul path (Cin % 4 == 0, Cout % 4 != 0) matches float64', async () => {
+  const gpu = await testGpu();
+  const c = { cin: 8, cout: 6, h: 4, w: 5, k: 1, stride: 1, padding: 0 };
+  const layer = prepareConv(gpu, createTensor(gpu, [6, 8, 1, 1], 'w'), createTensor(gpu, [6], 'b'), { algorithm: 'matmul' });
+  assert.equal(convAlgorithmFor(gpu, layer, 4, 5), { forward: 'matmul', input: 'direct' });
+  await checkGeometry(c, 'matmul');
+  await checkGeometry({ ...c, cin: 6, cout: 8 }, 'matmul');
+});
+
+test('strided: bad options and shapes are one-line PainterlyErrors', async () => {
+  const gpu = await testGpu();
+  const w = createTensor(gpu, [4, 3, 3, 3], 'w');
+  const b = createTensor(gpu, [4], 'b');
+  const one = (re: RegExp) => (e: Error) => e instanceof PainterlyError && re.test(e.message) && !e.message.includes('\n');
+  assert.throws(() => prepareConv(gpu, w, b, { pad: 'reflect', stride: 2 }), one(/reflection padding needs stride 1 and padding \(K-1\)\/2/));
+  assert.throws(() => prepareConv(gpu, w, b, { pad: 'reflect', padding: 0 }), one(/reflection padding needs stride 1/));
+  assert.throws(() => prepareConv(gpu, w, b, { stride: 0 }), one(/stride must be an integer >= 1, got 0/));
+  assert.throws(() => prepareConv(gpu, w, b, { stride: 1.5 }), one(/stride must be an integer/));
+  assert.throws(() => prepareConv(gpu, w, b, { padding: -1 }), one(/padding must be an integer in \[0, K-1\]/));
+  assert.throws(() => prepareConv(gpu, w, b, { stride: 2, algorithm: 'winograd' }), one(/Winograd needs stride 1/));
+  assert.throws(() => prepareConv(gpu, w, b, { algorithm: 'matmul' }), one(/'matmul' needs K = 1, stride 1 and padding 0, got K 3/));
+  assert.throws(() => prepareConv(gpu, createTensor(gpu, [4, 3, 1, 1], 'w1'), b, { algorithm: 'matmul', stride: 2 }), one(/'matmul' needs/));
+  const s2 = prepareConv(gpu, w, b, { stride: 2, padding: 1 });
+  const x = createTensor(gpu, [3, 9, 8], 'x');
+  assert.throws(() => conv2dForward(gpu, s2, x, createTensor(gpu, [4, 4, 4], 'y')), one(/expected y \[4,5,4\], got \[4,4,4\]/));
+  // dx decides the input size: a 10x8 dx also has a 5x4 output, a 12x8 one does not.
+  conv2dBackwardInput(gpu, s2, createTensor(gpu, [4, 5, 4], 'dy'), createTensor(gpu, [3, 10, 8], 'dx'));
+  assert.throws(() => conv2dBackwardInput(gpu, s2, createTensor(gpu, [4, 5, 4], 'dy'), createTensor(gpu, [3, 12, 8], 'dx')),
+    one(/expected dy \[4,6,4\], got \[4,5,4\]/));
+  const valid = prepareConv(gpu, createTensor(gpu, [4, 3, 7, 7], 'w7'), b, { padding: 0 });
+  assert.throws(() => conv2dForward(gpu, valid, createTensor(gpu, [3, 6, 9], 'x'), createTensor(gpu, [4, 1, 3], 'y')),
+    one(/6x9 input is smaller than the 7x7 kernel with padding 0/));
+  assert.throws(() => conv2dBackwardWeight(gpu, x, createTensor(gpu, [4, 5, 4], 'dy'), w, 'zeros', { stride: 2, padding: 1 }),
+    one(/conv2dBackwardWeight: only stride 1 with padding \(K-1\)\/2 = 1 is implemented, got stride 2/));
+  assertClose([], [], 0, 'no GPU errors');
+});
+
+test('strided reference backward matches finite differences (every input pixel)', () => {
+  const cases: GeoCase[] = [
+    { cin: 2, cout: 3, h: 7, w: 8, k: 7, stride: 2, padding: 3 },
+    { cin: 2, cout: 3, h: 6, w: 5, k: 3, stride: 2, padding: 1 },
+    { cin: 3, cout: 2, h: 5, w: 6, k: 1, stride: 2, padding: 0 },
+    { cin: 2, cout: 2, h: 8, w: 7, k: 5, stride: 3, padding: 1 },
+    { cin: 2, cout: 2, h: 5, w: 5, k: 3, stride: 1, padding: 0 },
+  ];
+  for (const c of cases) {
+    const { cin, cout, h, w, k, stride, padding } = c;
+    const g = { stride, padding };
+    const [ho, wo] = ref.convOutputSize(h, w, k, g);
+    const x = t64([cin, h, w], randArray(cin * h * w, nextSeed()));
+    const wt = t64([cout, cin, k, k], randArray(cout * cin * k * k, nextSeed()));
+    const gy = randArray(cout * ho * wo, nextSeed());
+    const loss = (xs: Float64Array) => ref.conv2dForward(t64(x.shape, xs), wt, undefined, 'zeros', g).data.reduce((a, y, i) => a + gy[i] * y, 0);
+    const dx = ref.conv2dBackwardInput(t64([cout, ho, wo], gy), wt, 'zeros', { ...g, inputSize: [h, w] });
+    checkGradient(loss, x.data, dx.data, `dx K${k} S${stride} P${padding}`, { samples: x.data.length });
   }
 });
 

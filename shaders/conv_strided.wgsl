@@ -1,0 +1,135 @@
+// Strided and explicitly padded direct convolution (ResNet's 7x7/2 stem, 3x3/2 and 1x1/2 downsampling), zero
+// padding only. Layout: float32 NCHW, batch 1: x [Cin,H,W], w [Cout,Cin,K,K], y [Cout,Ho,Wo] with
+//   Ho = floor((H + 2P - K) / S) + 1,  Wo = floor((W + 2P - K) / S) + 1
+// (stride S >= 1, padding P >= 0; PyTorch's Conv2d(stride=S, padding=P)). K is a uniform, not a pipeline constant:
+// the tap loops stay loops (an unrolled K = 7 did not compile on lavapipe within minutes, see conv.wgsl).
+// Weights come in the layouts conv.wgsl's conv_prepare_direct writes once per weight change:
+//   forward:    wp[i][u][v][o4] = w[o,i,u,v]          (A = Cin, B = Cout, B4 = Cout rounded up to 4, zero filled)
+//   input grad: wb[o][K-1-u][K-1-v][i4] = w[o,i,u,v]  (A = Cout, B = Cin, flipped)
+// The last entry adds a bias in place, after the 1x1 convolutions that run as plain matmuls (src/ops/matmul.ts).
+
+fn linear_id(wid: vec3u, nwg: vec3u, lid: u32) -> u32 { return (wid.x + wid.y * nwg.x) * 64u + lid; }
+
+// ---- forward ----
+// y[o,r,c] = bias[o] + Σ_{i,u,v} w[o,i,u,v] x[i, S r + u - P, S c + v - P]   (x = 0 outside the image)
+// One invocation: 4 output channels o = 4 wid.y .. 4 wid.y + 3 (one vec4 weight load serves all four) x 4 adjacent
+// output pixels c0..c0+3 of output row r (quads = Ho * ceil(Wo / 4)). Scalar stores through an f32 view of y, each
+// element written by exactly one invocation (channels >= Cout and columns >= Wo are computed and dropped).
+struct StridedParams { cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, k: u32, stride: u32, pad: u32, cout4: u32, has_bias: u32, quads: u32 }
+@group(0) @binding(0) var<uniform> sp: StridedParams;
+@group(0) @binding(1) var<storage, read> s_x: array<f32>;
+@group(0) @binding(2) var<storage, read> s_w: array<vec4f>;
+@group(0) @binding(3) var<storage, read> s_b: array<f32>;
+@group(0) @binding(4) var<storage, read_write> s_y: array<f32>;
+
+@compute @workgroup_size(64)
+fn conv_strided(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let q = wid.x * 64u + lid;
+  if (q >= sp.quads) { return; }
+  let qw = (sp.wo + 3u) / 4u;
+  let r = q / qw;
+  let c0 = (q % qw) * 4u;
+  let ob = wid.y;
+  let o = ob * 4u;
+  let k = sp.k;
+  let s = sp.stride;
+  let pad = i32(sp.pad);
+  var bias = vec4f(0.0);
+  if (sp.has_bias != 0u) {
+    let last = sp.cout - 1u;
+    bias = vec4f(s_b[min(o, last)], s_b[min(o + 1u, last)], s_b[min(o + 2u, last)], s_b[min(o + 3u, last)]);
+  }
+  var acc = array<vec4f, 4>(bias, bias, bias, bias);   // acc[pixel j], vec4 over 4 output channels
+  let q4 = sp.cout4 / 4u;
+  // Input column of output pixel c0 + j at tap v: S (c0 + j) + v - P.
+  let col0 = i32(s * c0) - pad;
+  for (var i = 0u; i < sp.cin; i++) {
+    for (var u = 0u; u < k; u++) {
+      let rr = i32(s * r + u) - pad;
+      if (rr < 0 || rr >= i32(sp.h)) { continue; }
+      let row = (i * sp.h + u32(rr)) * sp.w;
+      for (var v = 0u; v < k; v++) {
+        let wv = s_w[((i * k + u) * k + v) * q4 + ob];
+        for (var j = 0u; j < 4u; j++) {
+          let cc = col0 + i32(s * j + v);
+          if (cc >= 0 && cc < i32(sp.w)) { acc[j] += s_x[row + u32(cc)] * wv; }
+        }
+      }
+    }
+  }
+  let plane = sp.ho * sp.wo;
+  for (var ch = 0u; ch < 4u; ch++) {
+    if (o + ch >= sp.cout) { break; }
+    let e0 = (o + ch) * plane + r * sp.wo + c0;
+    for (var j = 0u; j < 4u; j++) {
+      if (c0 + j < sp.wo) { s_y[e0 + j] = acc[j][ch]; }
+    }
+  }
+}
+
+// ---- input grad (gather: one owner per dx element, no atomics) ----
+// The forward reads x[i, S r + u - P, S c + v - P], so by the chain rule
+//   dx[i,a,b] = Σ_{o,u,v} w[o,i,u,v] dy[o, (a + P - u) / S, (b + P - v) / S]
+// over the taps with a + P - u and b + P - v non-negative multiples of S whose quotients lie inside dy [Ho, Wo].
+// Every dx element of the image is written (0 where no output reads it, e.g. the last rows dropped by the floor in
+// Ho); pixels of the padding ring are never read with zero padding, so they receive nothing.
+// One invocation: 4 input channels i = 4 wid.y .. +3 (one vec4 of wb) x 4 adjacent input pixels b0..b0+3 of input
+// row a (quads = H * ceil(W / 4)); for S = 2 about half of the (v, pixel) pairs fail the parity test and are skipped.
+struct StridedBwdParams { cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, k: u32, stride: u32, pad: u32, cin4: u32, quads: u32 }
+@group(0) @binding(0) var<uniform> sb: StridedBwdParams;
+@group(0) @binding(1) var<storage, read> sb_dy: array<f32>;
+@group(0) @binding(2) var<storage, read> sb_w: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> sb_dx: array<f32>;
+
+@compute @workgroup_size(64)
+fn conv_strided_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let q = wid.x * 64u + lid;
+  if (q >= sb.quads) { return; }
+  let qw = (sb.w + 3u) / 4u;
+  let a = q / qw;
+  let b0 = (q % qw) * 4u;
+  let ib = wid.y;
+  let k = sb.k;
+  let s = i32(sb.stride);
+  let pad = i32(sb.pad);
+  let q4 = sb.cin4 / 4u;
+  let plane = sb.ho * sb.wo;
+  var acc = array<vec4f, 4>(vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0));
+  for (var o = 0u; o < sb.cout; o++) {
+    for (var u = 0u; u < k; u++) {
+      let t = i32(a) + pad - i32(u);
+      if (t < 0 || t % s != 0 || t / s >= i32(sb.ho)) { continue; }
+      let yrow = o * plane + u32(t / s) * sb.wo;
+      for (var v = 0u; v < k; v++) {
+        let wv = sb_w[((o * k + (k - 1u - u)) * k + (k - 1u - v)) * q4 + ib];
+        for (var j = 0u; j < 4u; j++) {
+          let tc = i32(b0 + j) + pad - i32(v);
+          if (tc >= 0 && tc % s == 0 && tc / s < i32(sb.wo)) { acc[j] += sb_dy[yrow + u32(tc / s)] * wv; }
+        }
+      }
+    }
+  }
+  let hw = sb.h * sb.w;
+  for (var ch = 0u; ch < 4u; ch++) {
+    let i = ib * 4u + ch;
+    if (i >= sb.cin) { break; }
+    let e0 = i * hw + a * sb.w + b0;
+    for (var j = 0u; j < 4u; j++) {
+      if (b0 + j < sb.w) { sb_dx[e0 + j] = acc[j][ch]; }
+    }
+  }
+}
+
+// ---- bias, in place: y[o,p] += bias[o] over vec4s of positions (HW % 4 == 0; n = Cout HW / 4) ----
+// After the 1x1 stride-1 convolutions that run as matmuls y [Cout, HW] = W [Cout, Cin] x [Cin, HW].
+struct BiasParams { n: u32, hw4: u32 }
+@group(0) @binding(0) var<uniform> ba: BiasParams;
+@group(0) @binding(1) var<storage, read> ba_b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ba_y: array<vec4f>;
+
+@compute @workgroup_size(64)
+fn conv_bias_add(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let e = linear_id(wid, nwg, lid);
+  if (e >= ba.n) { return; }
+  ba_y[e] += vec4f(ba_b[e / ba.hw4]);
+}
