@@ -211,7 +211,7 @@ export function engineSettings(o: StylizeOptions): EngineSettings {
     loss: {
       contentLayers: o.contentLayers, styleLayers: o.styleLayers, styleLayerWeights: o.styleLayerWeights,
       contentWeight: o.contentWeight, styleWeight: o.styleWeight, tvWeight: o.tvWeight, normalization: o.lossNormalization,
-      mattingWeight: o.mattingWeight,
+      mattingWeight: o.mattingWeight, featureTransform: o.featureTransform, softmaxTemperature: o.softmaxTemperature,
     },
     pooling: o.pooling, init: named ? (o.init as 'noise' | 'content' | 'style') : 'image', optimizer: o.optimizer, lr: o.lr,
     iters: o.iters, lbfgsHistory: o.lbfgsHistory, lineSearch: o.lineSearch, seed: o.seed, preserveColors: o.preserveColors,

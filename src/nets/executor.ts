@@ -1,44 +1,118 @@
 // The one executor: turns a network description (describe.ts) and its weights into GPU buffers and recorded steps.
-//   createNetwork   uploads the weights and prepares each convolution (once per network)
+//   createNetwork   uploads the weights and prepares each convolution (once per network); folds each inference
+//                   batch norm into the conv it directly follows
 //   planNetwork     allocates activations for one image size and records the forward steps (once per size)
 //   forwardFrom     the steps that run the plan on an image tensor
-//   backwardInto    the backward w.r.t. the image: the layers in reverse, each op's hand-derived rule, loss
-//                   gradients added at the tapped layers on the way down
+//   backwardInto    the backward w.r.t. the image: the layers in reverse, each op's hand-derived rule, gradients of
+//                   a tensor read by several layers summed, loss gradients added at the tapped layers on the way down
 // Nothing is traced: every op knows its forward and its backward (src/ops/), as Caffe's layers or llm.c's passes.
+//
+// Buffers: outputs that must outlive the forward (taps, what a backward reads) get their own; every other output
+// lives in a pool of equal slots, each taken when its layer runs and given back after the last layer that reads it
+// (a chain needs two, a residual block a few). The backward's gradients use a second pool the same way, walking in
+// reverse: a tensor's gradient slot is taken by the first reader that writes into it and given back after its own
+// layer's backward.
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import type { Step } from '../gpu/kernel.ts';
 import { createTensor, destroyTensors, uploadTensor, type Tensor } from '../gpu/tensor.ts';
+import { channelAffine, channelAffineBackward, channelCopy } from '../ops/channel.ts';
 import { conv2dBackwardInput, conv2dForward, convScratchBytes, createConvScratch, destroyConv, prepareConv, type ConvLayer, type ConvScratch } from '../ops/conv2d.ts';
 import { normalizeBackward, normalizeForward } from '../ops/normalize.ts';
-import { avgPoolBackward, avgPoolForward, createArgmax, maxPoolBackward, maxPoolForward } from '../ops/pool.ts';
+import { avgPoolBackward, avgPoolForward, createArgmax, maxPoolBackward, maxPoolForward, type PoolOptions } from '../ops/pool.ts';
 import { reluBackward, reluForward } from '../ops/relu.ts';
 import { upsampleBackward, upsampleForward } from '../ops/upsample.ts';
-import type { LayerSpec, NetDescription, NetWeights, PoolMode } from './describe.ts';
+import { vecAxpby, vecAxpy, vecCopy, vecFill } from '../ops/vector.ts';
+import type { ConvParams, LayerSpec, NetDescription, NetWeights, NormParams, PoolMode } from './describe.ts';
+import { consumersOf, convGeometry, graphOf, layersUpTo, minimumSide, poolGeometry, resolveLayer, shapesOf, type Node } from './graph.ts';
+
+export { describeNames, layersUpTo, minimumSide, resolveLayer } from './graph.ts';
 
 /** A description with its weights on the GPU. */
 export interface Network {
   desc: NetDescription;
   convs: Map<string, ConvLayer>;
+  /** Batch norms that no conv could absorb, as channelAffine coefficients [2C] = [a..., b...]. */
+  affines: Map<string, Tensor>;
+  /** Batch norms folded into the conv they follow: bn layer -> conv layer (whose output now is the bn's). */
+  folded: Map<string, string>;
   pretrained: boolean;
   source: string;
-  /** The deepest layer the loaded weights reach (every conv up to it has weights). */
+  /** The deepest layer the loaded weights reach (every conv and batch norm up to it has weights). */
   depth: string;
   destroy(): void;
 }
 
+/** a = γ/√(σ²+ε), b = β − μ·a: the batch norm as y = a x + b per channel. */
+export function normAffine(n: NormParams): { a: Float32Array; b: Float32Array } {
+  const a = new Float32Array(n.channels);
+  const b = new Float32Array(n.channels);
+  for (let c = 0; c < n.channels; c++) {
+    a[c] = n.weight[c] / Math.sqrt(n.variance[c] + n.eps);
+    b[c] = n.bias[c] - n.mean[c] * a[c];
+  }
+  return { a, b };
+}
+
+/** conv then bn as one conv: w' = a_o w, b' = a_o b + b_o (exact in real arithmetic). */
+export function foldNorm(c: ConvParams, n: NormParams): ConvParams {
+  if (n.channels !== c.cout) throw new PainterlyError(`batch norm ${n.name} has ${n.channels} channels, ${c.name} gives ${c.cout}`);
+  const { a, b } = normAffine(n);
+  const per = c.cin * c.k * c.k;
+  const weight = Float32Array.from(c.weight, (v, i) => v * a[Math.floor(i / per)]);
+  const bias = Float32Array.from(c.bias, (v, o) => v * a[o] + b[o]);
+  return { ...c, weight, bias };
+}
+
+/** Batch norms that directly follow a conv nothing else reads: folded into it. */
+function foldable(desc: NetDescription): Map<string, string> {
+  const nodes = graphOf(desc);
+  const readers = consumersOf(nodes);
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const out = new Map<string, string>();
+  for (const n of nodes) {
+    if (n.spec.op !== 'batchnorm') continue;
+    const src = byName.get(n.inputs[0]);
+    if (src?.spec.op === 'conv' && readers.get(src.name)!.length === 1) out.set(n.name, src.name);
+  }
+  return out;
+}
+
 export function createNetwork(gpu: Gpu, desc: NetDescription, weights: NetWeights): Network {
   const convs = new Map<string, ConvLayer>();
+  const affines = new Map<string, Tensor>();
   const tensors: Tensor[] = [];
+  const folds = foldable(desc);
+  const foldedInto = new Map([...folds].map(([bn, conv]) => [conv, bn]));
+  const folded = new Map<string, string>();
   let depth = '';
   for (const l of desc.layers) {
     if (l.op === 'conv') {
-      const c = weights.convs.get(l.name);
+      let c = weights.convs.get(l.name);
       if (!c) break;
       if (c.k !== l.k) throw new PainterlyError(`${desc.name}: ${l.name} has ${c.k}x${c.k} weights, the network expects ${l.k}x${l.k}`);
+      const bn = foldedInto.get(l.name);
+      const norm = bn ? weights.norms?.get(bn) : undefined;
+      if (bn && norm) {
+        c = foldNorm(c, norm);
+        folded.set(bn, l.name);
+      }
       const w = uploadTensor(gpu, c.weight, [c.cout, c.cin, c.k, c.k], `${l.name}.weight`);
       const b = uploadTensor(gpu, c.bias, [c.cout], `${l.name}.bias`);
       tensors.push(w, b);
-      convs.set(l.name, prepareConv(gpu, w, b, { pad: l.pad }));
+      const { stride, padding } = convGeometry(l);
+      convs.set(l.name, prepareConv(gpu, w, b, { pad: l.pad, stride, padding }));
+    } else if (l.op === 'batchnorm') {
+      const norm = weights.norms?.get(l.name);
+      if (!norm) break;
+      if (!folded.has(l.name)) {
+        const { a, b } = normAffine(norm);
+        const coef = new Float32Array(2 * norm.channels);
+        coef.set(a, 0);
+        coef.set(b, norm.channels);
+        const t = uploadTensor(gpu, coef, [2 * norm.channels], `${l.name}.affine`);
+        tensors.push(t);
+        affines.set(l.name, t);
+      }
     }
     depth = l.name;
   }
@@ -46,7 +120,7 @@ export function createNetwork(gpu: Gpu, desc: NetDescription, weights: NetWeight
     for (const c of convs.values()) destroyConv(c);
     destroyTensors(...tensors);
   };
-  return { desc, convs, pretrained: weights.pretrained, source: weights.source, depth, destroy };
+  return { desc, convs, affines, folded, pretrained: weights.pretrained, source: weights.source, depth, destroy };
 }
 
 // ---------------------------------------------------------------------------------------------- names and shapes
@@ -55,22 +129,7 @@ export function layerNames(desc: NetDescription): string[] {
   return desc.layers.map((l) => l.name);
 }
 
-/** The layers from the input up to and including `name`. */
-export function layersUpTo(desc: NetDescription, name: string, what = 'layer'): LayerSpec[] {
-  const i = desc.layers.findIndex((l) => l.name === name);
-  if (i < 0) throw new PainterlyError(`unknown ${what} "${name}" for ${desc.name}; valid: ${describeNames(desc)}`);
-  return desc.layers.slice(0, i + 1);
-}
-
-/** A compact list of a description's layer names for error messages (runs like conv1_1..conv1_2 kept short). */
-export function describeNames(desc: NetDescription): string {
-  const byOp = new Map<string, string[]>();
-  for (const l of desc.layers) byOp.set(l.op, [...(byOp.get(l.op) ?? []), l.name]);
-  return [...byOp.entries()].filter(([op]) => op !== 'normalize')
-    .map(([, names]) => (names.length > 2 ? `${names[0]}..${names[names.length - 1]}` : names.join(', '))).join(', ');
-}
-
-/** The deepest of several layers (all must exist). */
+/** The deepest of several layers (all must exist; aliases resolved). */
 export function deepest(desc: NetDescription, names: string[], what = 'layer'): string {
   let best = -1;
   for (const n of names) best = Math.max(best, desc.layers.indexOf(layersUpTo(desc, n, what).at(-1)!));
@@ -91,46 +150,37 @@ export function pooledSize(h: number, w: number, ceil = false): [number, number]
 /** [C,H,W] of every layer's output up to `upTo` for an h x w input; channel counts from the loaded weights. */
 export function layerShapes(net: Network | NetDescription, h: number, w: number, upTo: string): Map<string, number[]> {
   const desc = 'desc' in net ? net.desc : net;
-  const convs = 'desc' in net ? net.convs : undefined;
-  const shapes = new Map<string, number[]>();
-  let c = desc.inputChannels;
-  const [h0, w0] = [h, w];
-  for (const l of layersUpTo(desc, upTo)) {
-    if (l.op === 'pool') {
-      [h, w] = pooledSize(h, w, l.ceil);
-      if (h < 1 || w < 1) {
-        throw new PainterlyError(`image ${w0}x${h0} is too small for ${l.name}: needs at least ${minimumSide(desc, l.name)} px per side`);
-      }
-    } else if (l.op === 'upsample') {
-      [h, w] = [2 * h, 2 * w];
-    } else if (l.op === 'conv') {
-      if (l.pad === 'reflect' && Math.min(h, w) <= (l.k - 1) / 2) {
-        throw new PainterlyError(`image ${w0}x${h0} is too small for ${l.name}: needs at least ${minimumSide(desc, l.name)} px per side`);
-      }
-      const cv = convs?.get(l.name);
-      if (cv && cv.cin !== c) throw new PainterlyError(`${desc.name}: ${l.name} expects ${cv.cin} input channels, the layer before gives ${c}`);
-      c = cv?.cout ?? l.cout;
-    }
-    shapes.set(l.name, [c, h, w]);
+  const r = shapesOf(desc, h, w, upTo, 'desc' in net ? net.convs : undefined);
+  if (r.tooSmall) {
+    throw new PainterlyError(`image ${w}x${h} is too small for ${r.tooSmall}: needs at least ${minimumSide(desc, r.tooSmall)} px per side`);
   }
-  return shapes;
+  for (const [alias, canon] of Object.entries(desc.aliases ?? {})) if (r.shapes.has(canon)) r.shapes.set(alias, r.shapes.get(canon)!);
+  return r.shapes;
 }
 
-/** Poolings between the input and a layer's output (its "level"). */
+/** Downsamplings (poolings and strided convs) between the input and a layer's output (its "level"). */
 export function levelOf(desc: NetDescription, name: string): number {
-  return layersUpTo(desc, name).filter((l) => l.op === 'pool').length;
+  return layersUpTo(desc, name).filter((l) => l.op === 'pool' || (l.op === 'conv' && (l.stride ?? 1) > 1)).length;
 }
 
-/** Smallest image side that leaves at least one position at `name` (and a 2-px plane for each reflection pad). */
-export function minimumSide(desc: NetDescription, name: string): number {
-  let need = 1;
-  let scale = 1;
-  for (const l of layersUpTo(desc, name)) {
-    if (l.op === 'pool') scale *= 2;
-    if (l.op === 'upsample') scale /= 2;
-    if (l.op === 'conv' && l.pad === 'reflect' && l.k > 1) need = Math.max(need, ((l.k - 1) / 2 + 1) * scale);
+/**
+ * The layers that run: the description's nodes up to `upTo` with folded batch norms removed (readers of a folded
+ * bn read its conv, whose output is the bn's).
+ */
+function execNodes(net: Network, upTo: string): Node[] {
+  const sub = (n: string) => net.folded.get(n) ?? n;
+  return graphOf(net.desc, layersUpTo(net.desc, upTo))
+    .filter((n) => !net.folded.has(n.name))
+    .map((n) => ({ ...n, inputs: n.inputs.map(sub) }));
+}
+
+/** The running layer whose output a (possibly aliased or folded) layer name denotes; refuses a conv a bn was folded into. */
+export function tapTarget(net: Network, name: string): string {
+  const canon = resolveLayer(net.desc, name);
+  for (const [bn, conv] of net.folded) {
+    if (conv === canon) throw new PainterlyError(`${net.desc.name}: ${name} is followed by batch norm ${bn}, folded into it; tap ${bn} or a later layer`);
   }
-  return Math.max(need, scale);
+  return net.folded.get(canon) ?? canon;
 }
 
 // ---------------------------------------------------------------------------------------------- planning
@@ -152,10 +202,11 @@ export interface PlanOptions {
 export interface NetPlan {
   h: number;
   w: number;
+  /** The layers that run (folded batch norms removed), in order. */
   layers: LayerSpec[];
-  /** Output shape of each layer by name. */
+  /** Output shape of each layer by name (folded batch norms and aliases included). */
   shapes: Map<string, number[]>;
-  /** Outputs of tapped layers (and, for backward plans, of the layers whose backward reads them). */
+  /** Outputs of tapped layers, by the names asked for (and, for backward plans, of layers whose backward reads them). */
   acts: Map<string, Tensor>;
   /** Forward steps of layers 1..n (layer 0 reads the image tensor: see forwardFrom). */
   forward: Step[];
@@ -163,11 +214,15 @@ export interface NetPlan {
   bytes: number;
   destroy(): void;
   internal: {
-    net: Network; pooling: PoolMode; argmax: Map<string, GPUBuffer>; gradA?: GPUBuffer; gradB?: GPUBuffer;
+    net: Network; pooling: PoolMode; nodes: Node[]; argmax: Map<string, GPUBuffer>;
+    /** Running layer -> the tap names that denote its output (what lossAt is called with). */
+    tapNames: Map<string, string[]>;
+    /** Gradient slots (maxElems floats each) and which slot holds each layer's gradient. */
+    gradSlots: GPUBuffer[]; grads?: GradSchedule;
     /** Winograd scratch shared by every conv step of the plan, forward and backward (sized for the largest). */
     convScratch: ConvScratch;
-    /** The output tensor of every layer (scratch views included), for binding layer 0 and the backward. */
-    outs: Tensor[];
+    /** The output tensor of every running layer (slot views included), for binding layer 0 and the backward. */
+    outs: Map<string, Tensor>;
   };
 }
 
@@ -175,19 +230,35 @@ function poolMode(l: LayerSpec & { op: 'pool' }, plan: PoolMode): PoolMode {
   return l.mode ?? plan;
 }
 
-/** The forward steps of one layer reading x and writing y. */
+function poolOptions(l: LayerSpec & { op: 'pool' }): PoolOptions {
+  const g = poolGeometry(l);
+  return { ceil: g.ceil, kernel: g.kernel, stride: g.stride, padding: g.padding };
+}
+
+/** The forward steps of one layer reading xs and writing y. */
 function layerForward(
-  gpu: Gpu, net: Network, l: LayerSpec, x: Tensor, y: Tensor, pooling: PoolMode, scratch: ConvScratch, argmax?: GPUBuffer,
+  gpu: Gpu, net: Network, l: LayerSpec, xs: Tensor[], y: Tensor, pooling: PoolMode, scratch: ConvScratch, argmax?: GPUBuffer,
 ): Step[] {
+  const x = xs[0];
   switch (l.op) {
     case 'normalize': return [normalizeForward(gpu, x, y, l.mean, l.std)];
     case 'conv': return conv2dForward(gpu, net.convs.get(l.name)!, x, y, scratch);
+    case 'batchnorm': return channelAffine(gpu, x, net.affines.get(l.name)!, y);
     case 'relu': return [reluForward(gpu, x, y)];
     case 'upsample': return upsampleForward(gpu, x, y);
+    case 'add': return [vecAxpby(gpu, 1, x, 1, xs[1], y)];
+    case 'concat': {
+      let c0 = 0;
+      return xs.map((t) => {
+        const step = channelCopy(gpu, t, y, { dstC0: c0 });
+        c0 += t.shape[0];
+        return step;
+      });
+    }
     case 'pool':
       return poolMode(l, pooling) === 'max'
-        ? maxPoolForward(gpu, x, y, argmax!, { ceil: !!l.ceil })
-        : avgPoolForward(gpu, x, y, { ceil: !!l.ceil });
+        ? maxPoolForward(gpu, x, y, argmax!, poolOptions(l))
+        : avgPoolForward(gpu, x, y, poolOptions(l));
   }
 }
 
@@ -196,20 +267,86 @@ function backwardReadsOutput(l: LayerSpec): boolean {
   return l.op === 'relu';
 }
 
+/** A pool of equal-sized slots handed out and given back by index (pure bookkeeping; buffers made by the caller). */
+class SlotPool {
+  count = 0;
+  private free: number[] = [];
+  take(): number {
+    return this.free.length ? this.free.pop()! : this.count++;
+  }
+  give(i: number): void {
+    this.free.push(i);
+  }
+}
+
+/**
+ * Which gradient slot holds each layer's gradient during the reverse walk, whether a reader's contribution needs a
+ * temporary slot (the layer's gradient already holds another reader's), and which gradients start at zero (layers
+ * no running reader writes: the top, and taps nothing reads). A pure function of the graph, so planNetwork can size
+ * the pool and backwardInto replays it.
+ */
+interface GradSchedule {
+  slots: number;
+  slotOf: Map<string, number>;
+  /** Per layer index: the temporary slot for each input whose gradient is already written (undefined: write directly). */
+  temps: Map<number, (number | undefined)[]>;
+  zeroed: Set<string>;
+}
+
+function gradSchedule(nodes: Node[]): GradSchedule {
+  const pool = new SlotPool();
+  const slotOf = new Map<string, number>();
+  const temps = new Map<number, (number | undefined)[]>();
+  const zeroed = new Set<string>();
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i];
+    if (!slotOf.has(n.name)) {
+      slotOf.set(n.name, pool.take());
+      zeroed.add(n.name);
+    }
+    if (i > 0) {
+      const t: (number | undefined)[] = [];
+      const taken: number[] = [];
+      n.inputs.forEach((input, k) => {
+        // The same tensor read twice by one layer (x + x): the second read accumulates like another reader's.
+        const written = slotOf.has(input) || n.inputs.indexOf(input) < k;
+        if (!slotOf.has(input)) slotOf.set(input, pool.take());
+        // add and concat accumulate natively (axpy, channelCopy with accumulate); others write a temporary first.
+        if (written && n.spec.op !== 'add' && n.spec.op !== 'concat') {
+          const s = pool.take();
+          taken.push(s);
+          t.push(s);
+        } else t.push(undefined);
+      });
+      for (const s of taken) pool.give(s);
+      temps.set(i, t);
+    }
+    pool.give(slotOf.get(n.name)!);
+  }
+  return { slots: pool.count, slotOf, temps, zeroed };
+}
+
 export function planNetwork(gpu: Gpu, net: Network, o: PlanOptions): NetPlan {
   const desc = net.desc;
-  const layers = layersUpTo(desc, o.upTo);
-  const taps = new Set(o.taps);
-  for (const t of taps) if (!layers.some((l) => l.name === t)) layersUpTo(desc, t); // unknown names throw
-  const missing = layers.find((l) => l.op === 'conv' && !net.convs.has(l.name));
+  const nodes = execNodes(net, tapTarget(net, o.upTo));
+  const tapNames = new Map<string, string[]>();
+  for (const t of new Set(o.taps)) {
+    layersUpTo(desc, t); // unknown names throw
+    const target = tapTarget(net, t);
+    if (!nodes.some((n) => n.name === target)) throw new PainterlyError(`${desc.name}: tap ${t} is deeper than ${o.upTo}`);
+    tapNames.set(target, [...(tapNames.get(target) ?? []), t]);
+  }
+  const missing = layersUpTo(desc, o.upTo).find((l) => (l.op === 'conv' && !net.convs.has(l.name)) ||
+    (l.op === 'batchnorm' && !net.folded.has(l.name) && !net.affines.has(l.name)));
   if (missing) throw new PainterlyError(`the loaded weights stop at ${net.depth}; layer ${o.upTo} needs ${missing.name}`);
   const pooling = o.pooling ?? 'max';
-  const shapes = layerShapes(net, o.h, o.w, o.upTo);
+  const shapes = layerShapes(net, o.h, o.w, resolveLayer(desc, o.upTo));
   const numel = (s: number[]) => s[0] * s[1] * s[2];
   let maxElems = o.h * o.w * desc.inputChannels;
   for (const s of shapes.values()) maxElems = Math.max(maxElems, numel(s));
 
   const owned: Tensor[] = [];
+  const buffers: GPUBuffer[] = [];
   const argmax = new Map<string, GPUBuffer>();
   let bytes = 0;
   const alloc = (shape: number[], label: string) => {
@@ -218,55 +355,77 @@ export function planNetwork(gpu: Gpu, net: Network, o: PlanOptions): NetPlan {
     bytes += t.buffer.size;
     return t;
   };
-  // Outputs nobody reads later live in two ping-pong scratch buffers (allocated only if used).
-  const scratch: (Tensor | undefined)[] = [undefined, undefined];
-  const scratchView = (i: number, shape: number[], label: string): Tensor => {
-    scratch[i] ??= alloc([maxElems], `${desc.name}.scratch${i}`);
-    return { buffer: scratch[i]!.buffer, shape, size: numel(shape), label };
-  };
+  // Outputs nobody reads after the forward live in slots, given back after their last reader.
+  const slots: Tensor[] = [];
+  const pool = new SlotPool();
+  const view = (buffer: GPUBuffer, shape: number[], label: string): Tensor => ({ buffer, shape, size: numel(shape), label });
   // One Winograd scratch for all conv steps (both directions when backward): the largest any of them needs.
   const need = { v: 0, m: 0 };
-  for (const l of layers) {
-    if (l.op !== 'conv') continue;
-    const [, H, W] = shapes.get(l.name)!;
+  for (const n of nodes) {
+    if (n.spec.op !== 'conv') continue;
+    const [, H, W] = shapes.get(n.inputs.length ? n.inputs[0] : n.name) ?? [0, o.h, o.w];
+    const [, Ho, Wo] = shapes.get(n.name)!;
+    const inHW = n.inputs.length ? [H, W] : [o.h, o.w];
     for (const dir of o.backward ? ['forward', 'input'] as const : ['forward'] as const) {
-      const b = convScratchBytes(gpu, net.convs.get(l.name)!, dir, H, W);
+      // Stride-1 convs keep the size; for strided ones the Winograd paths are not used (sizes are for the input).
+      const b = convScratchBytes(gpu, net.convs.get(n.name)!, dir, dir === 'forward' ? inHW[0] : Ho, dir === 'forward' ? inHW[1] : Wo);
       need.v = Math.max(need.v, b.v);
       need.m = Math.max(need.m, b.m);
     }
   }
   const convScratch = createConvScratch(gpu, need, `${desc.name}.conv-scratch`);
   bytes += convScratch.v.size + convScratch.m.size;
+
+  const readers = consumersOf(nodes);
+  const lastRead = new Map<string, number>();
+  nodes.forEach((n, i) => n.inputs.forEach((x) => lastRead.set(x, i)));
   const acts = new Map<string, Tensor>();
-  const outs: Tensor[] = [];
+  const outs = new Map<string, Tensor>();
+  const slotOf = new Map<string, number>();
   const forward: Step[] = [];
-  let prev: Tensor | undefined;
-  layers.forEach((l, i) => {
-    const shape = shapes.get(l.name)!;
-    const keep = taps.has(l.name) || (o.backward && backwardReadsOutput(l));
+  nodes.forEach((n, i) => {
+    const shape = shapes.get(n.name)!;
+    const keep = tapNames.has(n.name) || (o.backward && backwardReadsOutput(n.spec));
     let out: Tensor;
-    if (keep) out = alloc(shape, l.name);
-    else out = scratchView(prev && scratch[0] && prev.buffer === scratch[0].buffer ? 1 : 0, shape, l.name);
-    if (l.op === 'pool' && poolMode(l, pooling) === 'max') {
+    if (keep) {
+      out = alloc(shape, n.name);
+    } else {
+      const s = pool.take();
+      if (s === slots.length) slots.push(alloc([maxElems], `${desc.name}.slot${s}`));
+      slotOf.set(n.name, s);
+      out = view(slots[s].buffer, shape, n.name);
+    }
+    if (n.spec.op === 'pool' && poolMode(n.spec, pooling) === 'max') {
       const am = createArgmax(gpu, out);
       bytes += am.size;
-      argmax.set(l.name, am);
+      buffers.push(am);
+      argmax.set(n.name, am);
     }
-    if (keep) acts.set(l.name, out);
-    if (i > 0) forward.push(...layerForward(gpu, net, l, prev!, out, pooling, convScratch, argmax.get(l.name)));
-    outs.push(out);
-    prev = out;
+    for (const t of tapNames.get(n.name) ?? []) acts.set(t, out);
+    if (keep) acts.set(n.name, out);
+    if (i > 0) forward.push(...layerForward(gpu, net, n.spec, n.inputs.map((x) => outs.get(x)!), out, pooling, convScratch, argmax.get(n.name)));
+    outs.set(n.name, out);
+    // Give back the slots of inputs read for the last time here (after the output took its own, so never aliased),
+    // and of outputs nothing reads.
+    for (const x of new Set([...n.inputs, ...(readers.get(n.name)!.length ? [] : [n.name])])) {
+      if (slotOf.has(x) && (lastRead.get(x) ?? i) <= i) pool.give(slotOf.get(x)!);
+    }
   });
-  const grads = o.backward ? [alloc([maxElems], `${desc.name}.grad-a`), alloc([maxElems], `${desc.name}.grad-b`)] : [];
+  let grads: GradSchedule | undefined;
+  const gradSlots: GPUBuffer[] = [];
+  if (o.backward) {
+    grads = gradSchedule(nodes);
+    for (let k = 0; k < grads.slots; k++) gradSlots.push(alloc([maxElems], `${desc.name}.grad${k}`).buffer);
+  }
   return {
-    h: o.h, w: o.w, layers, shapes, acts, forward, bytes,
+    h: o.h, w: o.w, layers: nodes.map((n) => n.spec), shapes, acts, forward, bytes,
     destroy: () => {
       destroyTensors(...owned);
-      for (const b of argmax.values()) b.destroy();
+      for (const b of buffers) b.destroy();
       convScratch.v.destroy();
       convScratch.m.destroy();
     },
-    internal: { net, pooling, argmax, gradA: grads[0]?.buffer, gradB: grads[1]?.buffer, convScratch, outs },
+    internal: { net, pooling, nodes, argmax, tapNames, gradSlots, grads, convScratch, outs },
   };
 }
 
@@ -281,9 +440,9 @@ function checkImage(plan: NetPlan, image: Tensor): void {
 /** The steps that run the plan on `image` (layer 0 reads it), then the recorded rest. */
 export function forwardFrom(gpu: Gpu, plan: NetPlan, image: Tensor): Step[] {
   checkImage(plan, image);
-  const l0 = plan.layers[0];
-  const { net, pooling, argmax, outs, convScratch } = plan.internal;
-  return [...layerForward(gpu, net, l0, image, outs[0], pooling, convScratch, argmax.get(l0.name)), ...plan.forward];
+  const { net, pooling, argmax, outs, convScratch, nodes } = plan.internal;
+  const l0 = nodes[0];
+  return [...layerForward(gpu, net, l0.spec, [image], outs.get(l0.name)!, pooling, convScratch, argmax.get(l0.name)), ...plan.forward];
 }
 
 /**
@@ -294,24 +453,31 @@ export function forwardFrom(gpu: Gpu, plan: NetPlan, image: Tensor): Step[] {
 export type LossAt = (layer: string, act: Tensor, grad: Tensor) => Step[];
 
 export interface BackwardProgram {
-  /** Buffers to clear before the steps run (the top layer's gradient). */
+  /** Buffers to clear before the steps run (none today: zero gradients are filled by steps). */
   clears: GPUBuffer[];
   steps: Step[];
 }
 
-/** The backward steps of one layer: gIn = (∂y/∂x)ᵀ gOut, overwriting gIn. */
-function layerBackward(gpu: Gpu, plan: NetPlan, i: number, gOut: Tensor, gIn: Tensor): Step[] {
-  const l = plan.layers[i];
-  const { net, pooling, argmax, outs, convScratch } = plan.internal;
+/** The backward steps of one layer for input k: gIn = (∂y/∂x_k)ᵀ gOut, overwriting gIn (add, concat: accumulating if `acc`). */
+function layerBackward(gpu: Gpu, plan: NetPlan, i: number, k: number, gOut: Tensor, gIn: Tensor, acc: boolean): Step[] {
+  const { net, pooling, argmax, outs, convScratch, nodes } = plan.internal;
+  const n = nodes[i];
+  const l = n.spec;
   switch (l.op) {
     case 'normalize': return [normalizeBackward(gpu, gOut, gIn, l.mean, l.std)];
     case 'conv': return conv2dBackwardInput(gpu, net.convs.get(l.name)!, gOut, gIn, convScratch);
-    case 'relu': return [reluBackward(gpu, outs[i], gOut, gIn)];
+    case 'batchnorm': return channelAffineBackward(gpu, gOut, net.affines.get(l.name)!, gIn);
+    case 'relu': return [reluBackward(gpu, outs.get(n.name)!, gOut, gIn)];
     case 'upsample': return upsampleBackward(gpu, gOut, gIn);
+    case 'add': return [acc ? vecAxpy(gpu, 1, gOut, gIn) : vecCopy(gpu, gOut, gIn)];
+    case 'concat': {
+      const c0 = n.inputs.slice(0, k).reduce((a, x) => a + outs.get(x)!.shape[0], 0);
+      return [channelCopy(gpu, gOut, gIn, { srcC0: c0, channels: gIn.shape[0], accumulate: acc })];
+    }
     case 'pool':
       return poolMode(l, pooling) === 'max'
-        ? maxPoolBackward(gpu, gOut, argmax.get(l.name)!, gIn, { ceil: !!l.ceil })
-        : avgPoolBackward(gpu, gOut, gIn, { ceil: !!l.ceil });
+        ? maxPoolBackward(gpu, gOut, argmax.get(n.name)!, gIn, poolOptions(l))
+        : avgPoolBackward(gpu, gOut, gIn, poolOptions(l));
   }
 }
 
@@ -321,20 +487,42 @@ function layerBackward(gpu: Gpu, plan: NetPlan, i: number, gOut: Tensor, gIn: Te
  */
 export function backwardInto(gpu: Gpu, plan: NetPlan, lossAt: LossAt, imageGrad: Tensor): BackwardProgram {
   checkImage(plan, imageGrad);
-  const { gradA, gradB } = plan.internal;
-  if (!gradA || !gradB) throw new PainterlyError('backwardInto: the plan was made without backward: true');
-  const bufs = [gradA, gradB];
-  const view = (k: number, shape: number[], label: string): Tensor => ({ buffer: bufs[k % 2], shape, size: shape[0] * shape[1] * shape[2], label });
+  const { grads, gradSlots, nodes, tapNames } = plan.internal;
+  if (!grads) throw new PainterlyError('backwardInto: the plan was made without backward: true');
+  const g = (name: string, slot = grads.slotOf.get(name)!): Tensor => {
+    const shape = plan.shapes.get(name)!;
+    return { buffer: gradSlots[slot], shape, size: shape[0] * shape[1] * shape[2], label: `d${name}` };
+  };
   const steps: Step[] = [];
-  const n = plan.layers.length;
-  for (let i = n - 1; i >= 0; i--) {
-    const l = plan.layers[i];
-    const k = n - 1 - i;
-    const g = view(k, plan.shapes.get(l.name)!, `d${l.name}`);
-    const act = plan.acts.get(l.name);
-    if (act) steps.push(...lossAt(l.name, act, g));
-    const gIn = i > 0 ? view(k + 1, plan.shapes.get(plan.layers[i - 1].name)!, `d${plan.layers[i - 1].name}`) : imageGrad;
-    steps.push(...layerBackward(gpu, plan, i, g, gIn));
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i];
+    const gOut = g(n.name);
+    if (grads.zeroed.has(n.name)) steps.push(vecFill(gpu, gOut, 0));
+    const act = plan.acts.get(n.name);
+    for (const t of tapNames.get(n.name) ?? []) steps.push(...lossAt(t, plan.acts.get(t) ?? act!, gOut));
+    if (i === 0) {
+      steps.push(...layerBackward(gpu, plan, 0, 0, gOut, imageGrad, false));
+      continue;
+    }
+    const temps = grads.temps.get(i)!;
+    n.inputs.forEach((input, k) => {
+      const temp = temps[k];
+      const native = n.spec.op === 'add' || n.spec.op === 'concat';
+      const written = native && isWritten(nodes, i, input, k);
+      if (temp === undefined) {
+        steps.push(...layerBackward(gpu, plan, i, k, gOut, g(input), written));
+      } else {
+        const t = g(input, temp);
+        steps.push(...layerBackward(gpu, plan, i, k, gOut, t, false), vecAxpy(gpu, 1, t, g(input)));
+      }
+    });
   }
-  return { clears: [gradA], steps };
+  return { clears: [], steps };
+}
+
+/** Whether a reader after layer i (or an earlier input slot of layer i itself) already wrote input's gradient. */
+function isWritten(nodes: Node[], i: number, input: string, k: number): boolean {
+  if (nodes[i].inputs.indexOf(input) < k) return true;
+  for (let j = i + 1; j < nodes.length; j++) if (nodes[j].inputs.includes(input)) return true;
+  return false;
 }

@@ -33,6 +33,10 @@ export function receptiveFields(desc: NetDescription, upTo?: string, from: Field
   let { scale, radius } = from;
   const out = new Map<string, Field>();
   for (const l of desc.layers.slice(0, end + 1)) {
+    // Tiling is derived for chains of stride-1 "same" convs and 2x2 poolings; anything else is refused plainly.
+    const plain = !l.inputs && (l.op !== 'conv' || ((l.stride ?? 1) === 1 && (l.padding ?? (l.k - 1) / 2) === (l.k - 1) / 2)) &&
+      (l.op !== 'pool' || ((l.kernel ?? 2) === 2 && (l.stride ?? 2) === 2 && !l.padding)) && l.op !== 'add' && l.op !== 'concat';
+    if (!plain) throw new PainterlyError(`${desc.name} cannot run in tiles (its ${l.name} is a ${l.op} layer tiling does not handle); use a smaller --size or a larger --max-memory`);
     if (l.op === 'conv') radius += ((l.k - 1) / 2) * scale;
     else if (l.op === 'pool') scale *= 2;
     else if (l.op === 'upsample') { scale /= 2; radius += scale; }

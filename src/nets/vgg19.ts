@@ -16,10 +16,11 @@ export type Pooling = 'max' | 'avg';
 export const VGG19_BLOCKS = [[64, 64], [128, 128], [256, 256, 256, 256], [512, 512, 512, 512], [512, 512, 512, 512]];
 
 /** conv/relu/pool layers of VGG-style blocks (the pool after the last block included); shared by the variants. */
-export function vggBlocks(blocks: number[][], pad: PadMode, pool: { mode?: Pooling; ceil?: boolean } = {}): LayerSpec[] {
+export function vggBlocks(blocks: number[][], pad: PadMode, pool: { mode?: Pooling; ceil?: boolean } = {}, batchNorm = false): LayerSpec[] {
   return blocks.flatMap((convs, b) => [
     ...convs.flatMap((cout, i): LayerSpec[] => [
       { name: `conv${b + 1}_${i + 1}`, op: 'conv', cout, k: 3, pad },
+      ...(batchNorm ? [{ name: `bn${b + 1}_${i + 1}`, op: 'batchnorm' } as LayerSpec] : []),
       { name: `relu${b + 1}_${i + 1}`, op: 'relu' },
     ]),
     { name: `pool${b + 1}`, op: 'pool', ...pool },
@@ -32,6 +33,16 @@ export const VGG19: NetDescription = {
   layers: [
     { name: 'normalize', op: 'normalize', mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] },
     ...vggBlocks(VGG19_BLOCKS, 'zeros'),
+  ],
+};
+
+/** VGG19 with batch norm after every conv (torchvision's vgg19_bn; folded into the convs when run). */
+export const VGG19_BN: NetDescription = {
+  name: 'vgg19_bn',
+  inputChannels: 3,
+  layers: [
+    { name: 'normalize', op: 'normalize', mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] },
+    ...vggBlocks(VGG19_BLOCKS, 'zeros', {}, true),
   ],
 };
 

@@ -28,8 +28,20 @@ export interface Experiment {
 export const EXPERIMENT_NAMES = ['optimizer', 'ratio', 'pooling', 'init', 'content-layers', 'style-layers', 'backbone'] as const;
 export type ExperimentName = (typeof EXPERIMENT_NAMES)[number];
 
-/** Networks the library can run; the backbone sweep takes each (VGG19 only, for now). */
-export const BACKBONES: readonly string[] = ['vgg19'];
+/**
+ * The backbone sweep: each network with its own default layers, pooling and loss weights (src/nets/backbones.ts),
+ * ResNet-50 with and without Wang et al.'s softmax transform. vgg19-16x always runs its trained wct-16x encoder;
+ * the others use the study's weights (pretrained downloads where the network allows, else random:SEED).
+ */
+export const BACKBONE_RUNS: readonly { id: string; label: string; overrides: Overrides }[] = [
+  { id: 'vgg19', label: 'VGG19', overrides: { backbone: 'vgg19' } },
+  { id: 'vgg19_bn', label: 'VGG19-BN', overrides: { backbone: 'vgg19_bn' } },
+  { id: 'resnet50', label: 'ResNet-50', overrides: { backbone: 'resnet50' } },
+  { id: 'resnet50-softmax', label: 'ResNet-50 + softmax', overrides: { backbone: 'resnet50', featureTransform: 'softmax' } },
+  { id: 'densenet121', label: 'DenseNet-121', overrides: { backbone: 'densenet121' } },
+  { id: 'vgg19-16x', label: 'VGG19-16x (trained)', overrides: { backbone: 'vgg19-16x', weights: 'pretrained' } },
+];
+export const BACKBONES: readonly string[] = BACKBONE_RUNS.map((r) => r.id);
 
 const CONTENT_LAYERS = ['relu1_2', 'relu2_2', 'relu3_2', 'relu4_2', 'relu5_2'];
 const STYLE_LAYERS = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'];
@@ -94,8 +106,11 @@ export function builtinExperiment(name: ExperimentName, base: Overrides = {}): E
       };
     case 'backbone':
       return {
-        name, title: 'Backbone network', about: `The feature network: ${BACKBONES.join(', ')} (more when the library gains them).`,
-        runs: BACKBONES.map((b) => ({ id: b, label: b.toUpperCase(), overrides: {} })),
+        name, title: 'Backbone network', timing: true,
+        about: 'The feature network, each with its own default layers, pooling and loss weights: VGG19, VGG19 with batch norm, ResNet-50 ' +
+          '(with and without the softmax transform of Wang et al. 2021), DenseNet-121, and the distilled VGG19 of wct-16x (trained weights). ' +
+          'Each run\'s weights are named under its image: where they are random, the picture shows what an untrained network matches, not what the backbone can do.',
+        runs: BACKBONE_RUNS.map((r) => ({ ...r, overrides: { ...r.overrides, contentLayers: undefined, styleLayers: undefined, styleLayerWeights: undefined, pooling: undefined } })),
       };
   }
 }

@@ -14,6 +14,8 @@ import { createSgd } from '../optim/sgd.ts';
 import type { Objective, Optimizer, StepResult } from '../optim/types.ts';
 import { firstFeature, GatysObjective, type LossConfig, type LossTerms } from './objective.ts';
 import { contentTargets, positionsAt, styleTargets } from './targets.ts';
+import { featureTransformOf } from './transform.ts';
+import { convInputChannels, normChannels } from '../nets/graph.ts';
 import { mulberry32 } from '../weights/random.ts';
 import { needsTiling, planPeakBytes, planTiles, tiledContentTargets, tiledGrams, TiledObjective, type TileGrid } from './tiled.ts';
 
@@ -219,13 +221,20 @@ export async function plannedBytesForDescription(
   const upTo = deepest(desc, layers.length ? layers : [firstFeature(desc)]);
   const dry = dryRunGpu(gpu);
   const convs: NetWeights['convs'] = new Map();
-  let cin = desc.inputChannels;
+  const norms: NonNullable<NetWeights['norms']> = new Map();
+  const cins = convInputChannels(desc, upTo);
+  const normCh = normChannels(desc, upTo);
   for (const l of layersUpTo(desc, upTo)) {
-    if (l.op !== 'conv') continue;
-    convs.set(l.name, { name: l.name, cin, cout: l.cout, k: l.k, weight: new Float32Array(l.cout * cin * l.k * l.k), bias: new Float32Array(l.cout) });
-    cin = l.cout;
+    if (l.op === 'conv') {
+      const cin = cins.get(l.name)!;
+      convs.set(l.name, { name: l.name, cin, cout: l.cout, k: l.k, weight: new Float32Array(l.cout * cin * l.k * l.k), bias: new Float32Array(l.cout) });
+    } else if (l.op === 'batchnorm') {
+      const C = normCh.get(l.name)!;
+      const z = () => new Float32Array(C);
+      norms.set(l.name, { name: l.name, channels: C, weight: z(), bias: z(), mean: z(), variance: z().fill(1), eps: 1e-5 });
+    }
   }
-  const net = createNetwork(dry, desc, { convs, pretrained: false, source: 'planning' });
+  const net = createNetwork(dry, desc, { convs, norms, pretrained: false, source: 'planning' });
   dryNets.set(net, { gpu: dry, net });
   return plannedBytesAt(gpu, net, width, height, s);
 }
@@ -364,7 +373,9 @@ async function runAtScale(
     // Targets: their plans and scratch (and the content and style images) are freed as soon as they are computed.
     const tc = gpu.collect();
     const contentT = toTensor(gpu, content, 'content');
-    const P = grid ? undefined : contentTargets(gpu, net, contentT, contentLayers, s.pooling);
+    const transform = featureTransformOf(cfg);
+    if (grid && transform) throw new PainterlyError(`a ${w}x${h} run needs tiling, which the ${transform.kind} feature transform does not support; use a smaller --size`);
+    const P = grid ? undefined : contentTargets(gpu, net, contentT, contentLayers, s.pooling, transform);
     const Pt = grid ? tiledContentTargets(gpu, net, contentT, contentLayers, s.pooling, grid) : undefined;
     const styleTs = styles.map((st, i) => toTensor(gpu, st, `style${i}`));
     const blend = s.styleBlendWeights.length ? s.styleBlendWeights : styles.map(() => 1);
@@ -372,7 +383,7 @@ async function runAtScale(
     // Under a memory budget the style images run in tiles of the same per-tensor limit as the objective.
     const A = grid && grid.maxBytes < gpu.maxBindingBytes
       ? await styleTargetsWithin(gpu, net, styleTs, blend, styleLayers, s.pooling, h, w, grid.maxBytes)
-      : await styleTargets(gpu, net, styleTs, blend, styleLayers, s.pooling, h, w);
+      : await styleTargets(gpu, net, styleTs, blend, styleLayers, s.pooling, h, w, transform);
     const targets = [...(P?.values() ?? []), ...[...(Pt?.values() ?? [])].flat(), ...A.values()];
     tc.destroy(targets.map((t) => t.buffer));
     const objective = grid

@@ -5,12 +5,15 @@
 // One evaluate() is one submit (forward, losses, backward) and one readback of the loss terms.
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { encodeSteps, type Step } from '../gpu/kernel.ts';
-import { readBuffers, type Tensor } from '../gpu/tensor.ts';
+import { createTensor, destroyTensors, readBuffers, type Tensor } from '../gpu/tensor.ts';
 import { backwardInto, deepest, forwardFrom, planNetwork, type BackwardProgram, type Network, type NetPlan } from '../nets/executor.ts';
 import type { NetDescription } from '../nets/describe.ts';
 import type { Pooling } from '../nets/vgg19.ts';
 import { contentLoss, createScalars, styleLoss, tvLoss } from '../ops/loss.ts';
 import { mattingGuide, mattingSteps, type MattingGuide, type MattingSteps } from '../ops/matting.ts';
+import { softmaxChannelsBackward } from '../ops/softmax.ts';
+import { vecAxpy, vecFill } from '../ops/vector.ts';
+import { featureTransformOf, transformForward, type FeatureTransform, type FeatureTransformName } from './transform.ts';
 
 /** The first feature layer of a network (what a plan computes when no loss taps anything). */
 export function firstFeature(desc: NetDescription): string {
@@ -37,6 +40,10 @@ export interface LossConfig {
    * ops/matting.ts); 0 or absent = off. 'scale-free' divides it by the pixel count, like the TV term.
    */
   mattingWeight?: number;
+  /** Transform of the tapped features before the losses (transform.ts); targets must be made with the same. */
+  featureTransform?: FeatureTransformName;
+  /** T of the softmax transform (default 1). */
+  softmaxTemperature?: number;
 }
 
 export interface LossTerms {
@@ -73,6 +80,9 @@ export class GatysObjective {
   private readonly lossSteps = new Map<string, Step[]>();
   private readonly programs: Program[] = [];
   private readonly matting: { guide: MattingGuide; steps: MattingSteps[] } | undefined;
+  private readonly transform: FeatureTransform | undefined;
+  /** Per tapped layer with a transform: S = transform(F), its gradient, and the gradient w.r.t. F before adding. */
+  private readonly transformed = new Map<string, { S: Tensor; dS: Tensor; dF: Tensor }>();
 
   /** `guide`: the content image at h x w, needed when cfg.mattingWeight is set. */
   constructor(gpu: Gpu, net: Network, h: number, w: number, pooling: Pooling, cfg: LossConfig, private readonly targets: Targets,
@@ -102,6 +112,7 @@ export class GatysObjective {
       this.matting = { guide: mattingGuide(gpu, guide), steps: [] };
     }
     this.scalars = createScalars(gpu, Math.max(1, this.slots.length));
+    this.transform = featureTransformOf(cfg);
   }
 
   /** Loss steps at a layer, built once (the plan's tensors never move). */
@@ -109,12 +120,27 @@ export class GatysObjective {
     let steps = this.lossSteps.get(layer);
     if (steps) return steps;
     steps = [];
+    const T = this.transform;
+    let F = act;
+    let g = grad;
+    if (T) {
+      // The losses see S = transform(F) and add into dS; then dF = (∂S/∂F)ᵀ dS is added into the layer's gradient.
+      const t = { S: createTensor(this.gpu, act.shape, `S.${layer}`), dS: createTensor(this.gpu, act.shape, `dS.${layer}`), dF: createTensor(this.gpu, act.shape, `dF.${layer}`) };
+      this.transformed.set(layer, t);
+      steps.push(...transformForward(this.gpu, T, act, t.S), vecFill(this.gpu, t.dS, 0));
+      F = t.S;
+      g = t.dS;
+    }
     this.slots.forEach((s, slot) => {
       if (s.layer !== layer) return;
-      const common = { grad, weight: s.weight, scalars: this.scalars, slot };
-      if (s.kind === 'content') steps!.push(...contentLoss(this.gpu, { F: act, P: this.targets.content.get(layer)!, ...common }).steps);
-      else if (s.kind === 'style') steps!.push(...styleLoss(this.gpu, { F: act, A: this.targets.style.get(layer)!, ...common }).steps);
+      const common = { grad: g, weight: s.weight, scalars: this.scalars, slot };
+      if (s.kind === 'content') steps!.push(...contentLoss(this.gpu, { F, P: this.targets.content.get(layer)!, ...common }).steps);
+      else if (s.kind === 'style') steps!.push(...styleLoss(this.gpu, { F, A: this.targets.style.get(layer)!, ...common }).steps);
     });
+    if (T) {
+      const t = this.transformed.get(layer)!;
+      steps.push(...softmaxChannelsBackward(this.gpu, t.S, t.dS, t.dF, T.temperature), vecAxpy(this.gpu, 1, t.dF, grad));
+    }
     this.lossSteps.set(layer, steps);
     return steps;
   }
@@ -189,6 +215,7 @@ export class GatysObjective {
 
   destroy(): void {
     this.plan.destroy();
+    for (const t of this.transformed.values()) destroyTensors(t.S, t.dS, t.dF);
     this.scalars.destroy();
     this.matting?.steps.forEach((m) => m.destroy());
     this.matting?.guide.destroy();

@@ -4,6 +4,7 @@
 import { PainterlyError } from '../gpu/device.ts';
 import type { RgbImage } from '../image/image.ts';
 import { BACKBONE_NAMES, BACKBONES, getBackbone, type BackboneName } from '../nets/backbones.ts';
+import { FEATURE_TRANSFORMS, type FeatureTransformName } from './transform.ts';
 import { PHOTOREAL_KEYS, resolvePhotoreal, type PhotorealOptions } from './photoreal.ts';
 
 /** An image given by file path (Node), as a planar RgbImage, or as RGBA bytes (canvas ImageData layout). */
@@ -58,6 +59,8 @@ export const MAX_SIZE = 16384;
 
 /** Fully resolved options, as the engine receives them. */
 export type Method = 'gatys' | 'wct' | 'adain';
+/** Wang et al.'s T for the softmax transform of ResNet features (their code's default). */
+export const DEFAULT_SOFTMAX_TEMPERATURE = 1;
 export const METHODS: readonly Method[] = ['gatys', 'wct', 'adain'];
 export const DEFAULT_MODEL = 'wct-16x';
 /** WCT at α = 1 over five levels wipes out most of the content; 0.6 keeps the scene (chosen by looking at wct-16x output). */
@@ -67,7 +70,7 @@ export const DEFAULT_ALPHA: Readonly<Record<'wct' | 'adain', number>> = { wct: 0
 export const GATYS_ONLY: readonly (keyof StylizeOptions)[] = [
   'styleScale', 'contentWeight', 'styleWeight', 'tvWeight', 'contentLayers', 'styleLayers', 'styleLayerWeights', 'pooling',
   'init', 'optimizer', 'lr', 'iters', 'lbfgsHistory', 'lineSearch', 'scales', 'saveEvery', 'lossNormalization', 'backbone', 'weights',
-  'mattingWeight', 'photorealistic',
+  'mattingWeight', 'photorealistic', 'featureTransform', 'softmaxTemperature',
 ];
 export const FEED_FORWARD_ONLY: readonly (keyof StylizeOptions)[] = ['model', 'alpha', 'levels', 'styleSize'];
 
@@ -131,6 +134,10 @@ export interface StylizeOptions extends PhotorealOptions {
    * style term uses Gram matrices normalised by N.M (N channels, M pixels), so alpha/beta mean the same at any size.
    */
   lossNormalization: LossNormalization;
+  /** 'softmax': the losses compare softmax(F/T) over channels (Wang et al. 2021, for ResNet); default the backbone's. */
+  featureTransform: FeatureTransformName;
+  /** T of the softmax transform. */
+  softmaxTemperature: number;
   /** GPU memory budget in bytes (a number, or a string like '512M', '2G'): the run tiles, or refuses, to fit it. */
   maxMemory?: number;
 }
@@ -148,7 +155,7 @@ const KEYS: readonly (keyof StylizeOptions)[] = [
   'contentLayers', 'styleLayers', 'styleLayerWeights', 'pooling', 'init', 'optimizer', 'lr', 'iters', 'lbfgsHistory',
   'lineSearch', 'seed', 'preserveColors', 'scales', 'saveEvery', 'printEvery', 'log', 'verbose', 'weights',
   'lossNormalization', 'backbone', 'method', 'model', 'alpha', 'levels', 'styleSize', ...PHOTOREAL_KEYS,
-  'maxMemory',
+  'maxMemory', 'featureTransform', 'softmaxTemperature',
 ];
 export const STYLIZE_OPTION_KEYS = KEYS;
 
@@ -343,6 +350,8 @@ export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = 
     verbose: verbose as boolean,
     weights: weights as string,
     lossNormalization,
+    featureTransform: oneOf('featureTransform', bb.defaults.featureTransform ?? 'none', FEATURE_TRANSFORMS),
+    softmaxTemperature: number('softmaxTemperature', DEFAULT_SOFTMAX_TEMPERATURE, (v) => positive(v) && v <= 1e6, 'a positive number'),
     backbone,
     method,
     model: model as string,

@@ -6,6 +6,7 @@ import { deepest, forwardFrom, layerShapes, planNetwork, type Network } from '..
 import type { Pooling } from '../nets/vgg19.ts';
 import { gram } from '../ops/gram.ts';
 import { needsTiling, tiledGrams } from './tiled.ts';
+import { transformForward, type FeatureTransform } from './transform.ts';
 
 function submit(gpu: Gpu, steps: Step[], copies: [Tensor, Tensor][] = []): void {
   const enc = gpu.device.createCommandEncoder({ label: 'targets' });
@@ -17,17 +18,20 @@ function submit(gpu: Gpu, steps: Step[], copies: [Tensor, Tensor][] = []): void 
 }
 
 /** P_l: the content image's features at each layer (tensors owned by the caller). */
-export function contentTargets(gpu: Gpu, net: Network, image: Tensor, layers: string[], pooling: Pooling): Map<string, Tensor> {
+export function contentTargets(gpu: Gpu, net: Network, image: Tensor, layers: string[], pooling: Pooling, transform?: FeatureTransform): Map<string, Tensor> {
   const out = new Map<string, Tensor>();
   if (layers.length === 0) return out;
   const plan = planNetwork(gpu, net, { h: image.shape[1], w: image.shape[2], pooling, upTo: deepest(net.desc, layers), taps: layers, backward: false });
-  const copies: [Tensor, Tensor][] = layers.map((l) => {
+  const steps = forwardFrom(gpu, plan, image);
+  const copies: [Tensor, Tensor][] = [];
+  for (const l of layers) {
     const a = plan.acts.get(l)!;
     const t = createTensor(gpu, a.shape, `P.${l}`);
     out.set(l, t);
-    return [a, t];
-  });
-  submit(gpu, forwardFrom(gpu, plan, image), copies);
+    if (transform) steps.push(...transformForward(gpu, transform, a, t));
+    else copies.push([a, t]);
+  }
+  submit(gpu, steps, copies);
   plan.destroy();
   return out;
 }
@@ -45,6 +49,7 @@ export function positionsAt(net: Network, layer: string, h: number, w: number): 
  */
 export async function styleTargets(
   gpu: Gpu, net: Network, images: Tensor[], blend: number[], layers: string[], pooling: Pooling, outH: number, outW: number,
+  transform?: FeatureTransform,
 ): Promise<Map<string, Tensor>> {
   const out = new Map<string, Tensor>();
   if (layers.length === 0) return out;
@@ -57,9 +62,11 @@ export async function styleTargets(
     const [h, w] = [img.shape[1], img.shape[2]];
     const scales = layers.map((l) => (blend[k] / total) * (positionsAt(net, l, outH, outW) / positionsAt(net, l, h, w)));
     // Style images past the binding limit are run in tiles (tiled.ts); the Grams are the same.
-    const vals = needsTiling(gpu, net, h, w, layers)
+    const tiled = needsTiling(gpu, net, h, w, layers);
+    if (tiled && transform) throw new PainterlyError(`style image ${k + 1} (${w}x${h}) needs tiling, which the ${transform.kind} feature transform does not support; use a smaller --style-scale`);
+    const vals = tiled
       ? await tiledGrams(gpu, net, img, layers, scales, pooling)
-      : await untiledGrams(gpu, net, img, layers, scales, pooling);
+      : await untiledGrams(gpu, net, img, layers, scales, pooling, transform);
     layers.forEach((l, i) => {
       const acc = sums.get(l) ?? new Float64Array(vals[i].length);
       vals[i].forEach((v, j) => { acc[j] += v; });
@@ -73,17 +80,27 @@ export async function styleTargets(
   return out;
 }
 
-async function untiledGrams(gpu: Gpu, net: Network, img: Tensor, layers: string[], scales: number[], pooling: Pooling): Promise<Float32Array[]> {
+async function untiledGrams(
+  gpu: Gpu, net: Network, img: Tensor, layers: string[], scales: number[], pooling: Pooling, transform?: FeatureTransform,
+): Promise<Float32Array[]> {
   const plan = planNetwork(gpu, net, { h: img.shape[1], w: img.shape[2], pooling, upTo: deepest(net.desc, layers), taps: layers, backward: false });
+  const steps = [...forwardFrom(gpu, plan, img)];
+  const extra: Tensor[] = [];
   const grams = layers.map((l) => {
-    const F = plan.acts.get(l)!;
+    let F = plan.acts.get(l)!;
+    if (transform) {
+      const S = createTensor(gpu, F.shape, `S.${l}`);
+      steps.push(...transformForward(gpu, transform, F, S));
+      extra.push(S);
+      F = S;
+    }
     return { G: createTensor(gpu, [F.shape[0], F.shape[0]], `A.${l}`), F };
   });
-  const steps = [...forwardFrom(gpu, plan, img)];
   grams.forEach(({ G, F }, i) => steps.push(...gram(gpu, F, G, scales[i])));
   submit(gpu, steps);
   const vals = await readBuffers(gpu, grams.map(({ G }) => ({ buffer: G.buffer, bytes: G.size * 4 })));
   for (const { G } of grams) G.buffer.destroy();
+  for (const S of extra) S.buffer.destroy();
   plan.destroy();
   return vals;
 }

@@ -3,11 +3,11 @@
 import { PainterlyError } from '../gpu/device.ts';
 import { BACKBONES, type BackboneName } from '../nets/backbones.ts';
 import type { NetWeights } from '../nets/describe.ts';
-import { layersUpTo } from '../nets/executor.ts';
+import { layersUpTo } from '../nets/graph.ts';
 import { readNetWeights, randomNetWeights } from './net-weights.ts';
 import { parseRandomSpec } from './random.ts';
 import { openTensorTable } from './tables.ts';
-import type { ByteSource } from './safetensors.ts';
+import { bytesSource, type ByteSource } from './safetensors.ts';
 import { loadVgg19Weights, type LoadOptions } from './vgg19-weights.ts';
 
 /** The wct-16x file that holds the level-5 encoder (what vgg19-16x runs). */
@@ -28,7 +28,15 @@ export async function loadBackboneWeights(backbone: BackboneName, spec: string, 
   if (opts.channels) throw new PainterlyError(`weights '${spec}': the channels option is only for random:SEED weights`);
   let src: ByteSource & { close?: () => Promise<void> };
   let what: string;
-  if (spec === 'pretrained') {
+  if (spec === 'pretrained' && backbone !== 'vgg19-16x') {
+    // torchvision's weights as timm publishes them on the Hub: only the tensors up to the deepest tapped layer are
+    // fetched (range requests) and cached as a small safetensors file of their own.
+    const { fetchBackboneSubset } = await import('./download.ts');
+    const names = tensorNamesUpTo(backbone, opts.upTo);
+    const got = await fetchBackboneSubset(backbone, names, opts);
+    src = bytesSource(got.where, got.bytes);
+    what = `${bb.pretrained}, cached in ${got.where}, up to ${opts.upTo}`;
+  } else if (spec === 'pretrained') {
     const { fetchModelFile } = await import('./models.ts');
     const path = (await fetchModelFile('wct-16x', VGG19_16X_FILE, opts)).where;
     src = opts.files?.get(path) ?? await (await import('./cache-node.ts')).openFileSource(path);
@@ -39,7 +47,9 @@ export async function loadBackboneWeights(backbone: BackboneName, spec: string, 
   }
   try {
     const table = await openTensorTable(src);
-    return await readNetWeights(bb.desc, bb.tensorName, table, { upTo: backbone === 'vgg19' ? lastConv(backbone, opts.upTo) : opts.upTo, source: what });
+    return await readNetWeights(bb.desc, bb.tensorName, table, {
+      upTo: backbone === 'vgg19' ? lastConv(backbone, opts.upTo) : opts.upTo, source: what, altName: bb.altName,
+    });
   } finally {
     await src.close?.();
   }
@@ -51,4 +61,16 @@ function lastConv(backbone: BackboneName, upTo: string): string {
   const convs = layersUpTo(desc, upTo).filter((l) => l.op === 'conv').map((l) => l.name);
   const last = convs.at(-1) ?? 'conv1_1';
   return backbone === 'vgg19' && desc.layers.findIndex((l) => l.name === last) < desc.layers.findIndex((l) => l.name === 'conv5_1') ? 'conv5_1' : last;
+}
+
+/** The checkpoint tensor names (torchvision's, no prefix) of every conv and batch norm needed to compute `upTo`. */
+export function tensorNamesUpTo(backbone: BackboneName, upTo: string): string[] {
+  const bb = BACKBONES[backbone];
+  const names: string[] = [];
+  for (const l of layersUpTo(bb.desc, upTo)) {
+    const base = bb.tensorName(l.name);
+    if (l.op === 'conv') names.push(`${base}.weight`, ...(l.bias === false ? [] : [`${base}.bias`]));
+    if (l.op === 'batchnorm') names.push(...['weight', 'bias', 'running_mean', 'running_var'].map((w) => `${base}.${w}`));
+  }
+  return names;
 }

@@ -2,9 +2,9 @@
 // network's name table, every shape checked against the description before anything reaches the GPU; or seeded
 // random weights for tests.
 import { PainterlyError } from '../gpu/device.ts';
-import type { ConvParams, NetDescription, NetWeights } from '../nets/describe.ts';
-import { layersUpTo } from '../nets/executor.ts';
-import { heConv } from './random.ts';
+import type { ConvParams, NetDescription, NetWeights, NormParams } from '../nets/describe.ts';
+import { convInputChannels, layersUpTo, normChannels } from '../nets/graph.ts';
+import { heConv, mulberry32 } from './random.ts';
 
 /** A checkpoint's tensors by name, decoded on demand. */
 export interface TensorTable {
@@ -18,13 +18,17 @@ export interface TensorTable {
 const PREFIXES = ['', 'model.', 'module.', 'state_dict.', 'model.module.', 'net.', 'params.'];
 
 /**
- * The convolutions of `desc` up to `upTo` from a checkpoint. `tensorName(layer)` is the name table (without prefix);
- * the prefix is found from the first convolution. Channel counts are checked layer by layer against the description.
+ * The convolutions (and batch norms) of `desc` up to `upTo` from a checkpoint. `tensorName(layer)` is the name table
+ * (without prefix); the prefix is found from the first convolution. `altName` gives a second spelling of a tensor's
+ * base name that older checkpoints use (DenseNet's `norm.1` for `norm1`). Shapes are checked against the
+ * description (input channels from its graph) before anything is decoded.
  */
 export async function readNetWeights(
-  desc: NetDescription, tensorName: (layer: string) => string, table: TensorTable, o: { upTo?: string; source: string },
+  desc: NetDescription, tensorName: (layer: string) => string, table: TensorTable,
+  o: { upTo?: string; source: string; altName?: (base: string) => string },
 ): Promise<NetWeights> {
-  const layers = o.upTo ? layersUpTo(desc, o.upTo) : desc.layers;
+  const upTo = o.upTo ?? desc.layers.at(-1)!.name;
+  const layers = layersUpTo(desc, upTo);
   const convLayers = layers.filter((l) => l.op === 'conv');
   if (convLayers.length === 0) return { convs: new Map(), pretrained: true, source: o.source };
   const first = tensorName(convLayers[0].name);
@@ -34,47 +38,85 @@ export async function readNetWeights(
     throw new PainterlyError(`${table.file}: tensor ${first}.weight (${convLayers[0].name} of ${desc.name}) is missing: ` +
       `this is not a ${desc.name} checkpoint (found ${some}${table.shapes.size > 4 ? ', ...' : ''})`);
   }
+  const cins = convInputChannels(desc, upTo);
+  const normCh = normChannels(desc, upTo);
+  const get = async (layer: string, what: string, want: number[]): Promise<Float32Array> => {
+    let name = `${prefix}${tensorName(layer)}.${what}`;
+    if (!table.shapes.has(name) && o.altName) {
+      const alt = `${prefix}${o.altName(tensorName(layer))}.${what}`;
+      if (table.shapes.has(alt)) name = alt;
+    }
+    const shape = table.shapes.get(name);
+    if (!shape) throw new PainterlyError(`${table.file}: tensor ${name} (${layer}) is missing: expected shape [${want}]`);
+    if (shape.length !== want.length || shape.some((d, i) => d !== want[i])) {
+      throw new PainterlyError(`${table.file}: tensor ${name} (${layer}): expected shape [${want}], found [${shape}]`);
+    }
+    const data = await table.read(name);
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i])) throw new PainterlyError(`${table.file}: tensor ${name} (${layer}): element ${i} is ${data[i]}, expected finite values`);
+    }
+    return data;
+  };
   const convs = new Map<string, ConvParams>();
-  let c = desc.inputChannels;
+  const norms = new Map<string, NormParams>();
   for (const l of layers) {
-    if (l.op !== 'conv') continue;
-    const base = `${prefix}${tensorName(l.name)}`;
-    const want = { weight: [l.cout, c, l.k, l.k], bias: [l.cout] };
-    const get = async (what: 'weight' | 'bias') => {
-      const name = `${base}.${what}`;
-      const shape = table.shapes.get(name);
-      if (!shape) throw new PainterlyError(`${table.file}: tensor ${name} (${l.name}) is missing: expected shape [${want[what]}]`);
-      if (shape.length !== want[what].length || shape.some((d, i) => d !== want[what][i])) {
-        throw new PainterlyError(`${table.file}: tensor ${name} (${l.name}): expected shape [${want[what]}], found [${shape}]`);
-      }
-      const data = await table.read(name);
-      for (let i = 0; i < data.length; i++) {
-        if (!Number.isFinite(data[i])) throw new PainterlyError(`${table.file}: tensor ${name} (${l.name}): element ${i} is ${data[i]}, expected finite values`);
-      }
-      return data;
-    };
-    convs.set(l.name, { name: l.name, cin: c, cout: l.cout, k: l.k, weight: await get('weight'), bias: await get('bias') });
-    c = l.cout;
+    if (l.op === 'conv') {
+      const cin = cins.get(l.name)!;
+      const weight = await get(l.name, 'weight', [l.cout, cin, l.k, l.k]);
+      const bias = l.bias === false ? new Float32Array(l.cout) : await get(l.name, 'bias', [l.cout]);
+      convs.set(l.name, { name: l.name, cin, cout: l.cout, k: l.k, weight, bias });
+    } else if (l.op === 'batchnorm') {
+      const C = normCh.get(l.name)!;
+      const [weight, bias, mean, variance] = [
+        await get(l.name, 'weight', [C]), await get(l.name, 'bias', [C]), await get(l.name, 'running_mean', [C]), await get(l.name, 'running_var', [C]),
+      ];
+      if (variance.some((v) => v < 0)) throw new PainterlyError(`${table.file}: ${tensorName(l.name)}.running_var has negative values`);
+      norms.set(l.name, { name: l.name, channels: C, weight, bias, mean, variance, eps: l.eps ?? 1e-5 });
+    }
   }
-  return { convs, pretrained: true, source: o.source };
+  return { convs, norms, pretrained: true, source: o.source };
 }
 
 /**
  * Seeded He-initialised weights for every convolution of `desc` up to `upTo` (weight ~ N(0, 2/(cin k k)), bias ~
- * N(0, 0.01²)); `channels[i]` replaces cout of conv i (tiny test networks). Each conv draws from its own stream.
+ * N(0, 0.01²), zero for convs without one); batch norms get statistics near identity (γ ≈ 1, β, μ ≈ 0, σ² ≈ 1, each
+ * jittered so a dropped term shows in tests). `channels[i]` replaces cout of conv i (tiny chains only; graphs get
+ * small widths from their description). Each layer draws from its own stream.
  */
 export function randomNetWeights(desc: NetDescription, seed: number, o: { upTo?: string; channels?: number[] } = {}): NetWeights {
-  const layers = (o.upTo ? layersUpTo(desc, o.upTo) : desc.layers).filter((l) => l.op === 'conv');
-  if (o.channels && o.channels.length < layers.length) {
-    throw new PainterlyError(`random weights: channels has ${o.channels.length} entries, expected one per conv of ${desc.name} (${layers.length})`);
+  const upTo = o.upTo ?? desc.layers.at(-1)!.name;
+  const layers = layersUpTo(desc, upTo);
+  const convLayers = layers.filter((l) => l.op === 'conv');
+  if (o.channels && o.channels.length < convLayers.length) {
+    throw new PainterlyError(`random weights: channels has ${o.channels.length} entries, expected one per conv of ${desc.name} (${convLayers.length})`);
   }
+  if (o.channels && layers.some((l) => l.inputs || l.op === 'batchnorm')) {
+    throw new PainterlyError(`random weights: channels overrides only chains of convs; ${desc.name} is a graph`);
+  }
+  const cins = convInputChannels(desc, upTo);
+  const normCh = normChannels(desc, upTo);
   const convs = new Map<string, ConvParams>();
+  const norms = new Map<string, NormParams>();
   let cin = desc.inputChannels;
-  layers.forEach((l, i) => {
-    if (l.op !== 'conv') return;
-    const c = heConv(seed, i, l.name, cin, o.channels?.[i] ?? l.cout, l.k);
-    convs.set(l.name, c);
-    cin = c.cout;
-  });
-  return { convs, pretrained: false, source: `random He-initialized ${desc.name} weights (seed ${seed}), NOT pretrained` };
+  let i = 0;
+  for (const l of layers) {
+    if (l.op === 'conv') {
+      const c = heConv(seed, i, l.name, o.channels ? cin : cins.get(l.name)!, o.channels?.[i] ?? l.cout, l.k);
+      if (l.bias === false) c.bias.fill(0);
+      convs.set(l.name, c);
+      cin = c.cout;
+      i++;
+    } else if (l.op === 'batchnorm') {
+      const C = normCh.get(l.name)!;
+      const next = mulberry32(Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(i + 1000003, 0x85ebca77));
+      const u = () => next() / 2 ** 32 - 0.5;
+      norms.set(l.name, {
+        name: l.name, channels: C, eps: l.eps ?? 1e-5,
+        weight: Float32Array.from({ length: C }, () => 1 + 0.2 * u()), bias: Float32Array.from({ length: C }, () => 0.2 * u()),
+        mean: Float32Array.from({ length: C }, () => 0.2 * u()), variance: Float32Array.from({ length: C }, () => 1 + 0.4 * u()),
+      });
+      i++;
+    }
+  }
+  return { convs, norms, pretrained: false, source: `random He-initialized ${desc.name} weights (seed ${seed}), NOT pretrained` };
 }

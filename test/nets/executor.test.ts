@@ -82,7 +82,7 @@ test('shapes, minimum sides, name tables and errors', async () => {
   const enc = normalisedVggEncoder('enc4', 4, { widths: WIDTHS, ceil: true });
   assert.equal(layerShapes(enc, 13, 11, 'relu4_1').get('relu4_1'), [8, 2, 2]);
   assert.equal(layerShapes(enc, 13, 11, 'pool1').get('pool1'), [4, 7, 6]);
-  assert.is(minimumSide(enc, 'relu4_1'), 16); // a 2-px plane for the reflection pad at level 3 (x8)
+  assert.is(minimumSide(enc, 'relu4_1'), 9); // ceil-mode pools: 9 -> 5 -> 3 -> 2, a 2-px plane for the reflection pad at level 3
   // pytorch-AdaIN's nn.Sequential indices: conv0 '0', conv1_1 '2', conv1_2 '5', conv2_1 '9', conv4_1 '29'
   const names = sequentialTensorNames(enc);
   assert.equal(['conv0', 'conv1_1', 'conv1_2', 'conv2_1', 'conv4_1'].map((l) => names.get(l)), ['0', '2', '5', '9', '29']);
