@@ -27,7 +27,7 @@ export const convStridedInputSpec: KernelSpec = {
   bindings: { sb: 'uniform', sb_dy: 'read', sb_w: 'read', sb_dx: 'read_write' },
   uniforms: {
     cin: 'u32', cout: 'u32', h: 'u32', w: 'u32', ho: 'u32', wo: 'u32', k: 'u32', stride: 'u32', pad: 'u32',
-    cin4: 'u32', quads: 'u32',
+    cin4: 'u32', gw: 'u32', hr: 'u32', quads: 'u32',
   },
 };
 export const convBiasAddSpec: KernelSpec = {
@@ -70,10 +70,14 @@ export function stridedForwardSteps(gpu: Gpu, layer: ConvLayer, x: Tensor, y: Te
 export function stridedInputSteps(gpu: Gpu, layer: ConvLayer, dy: Tensor, dx: Tensor, label: string): Step[] {
   const [h, w] = [dx.shape[1], dx.shape[2]];
   const [ho, wo] = [dy.shape[1], dy.shape[2]];
-  const quads = h * Math.ceil(w / 4);
+  // S x S classes (row and column residues) x hr rows x gw groups of 4 same-residue columns (see the shader).
+  const s = layer.stride;
+  const gw = Math.ceil(Math.ceil(w / s) / 4);
+  const hr = Math.ceil(h / s);
+  const quads = s * s * hr * gw;
   const cin4 = Math.ceil(layer.cin / 4) * 4;
   return [bind(gpu, convStridedInputSpec, { sb_dy: dy.buffer, sb_w: layer.bwd.direct, sb_dx: dx.buffer },
-    { cin: layer.cin, cout: layer.cout, h, w, ho, wo, k: layer.k, stride: layer.stride, pad: layer.padding, cin4, quads },
+    { cin: layer.cin, cout: layer.cout, h, w, ho, wo, k: layer.k, stride: s, pad: layer.padding, cin4, gw, hr, quads },
     [Math.ceil(quads / 64), cin4 / 4, 1], `${label} strided_input`)];
 }
 
