@@ -361,6 +361,8 @@ test('strided: bad options and shapes are one-line PainterlyErrors', async () =>
     one(/6x9 input is smaller than the 7x7 kernel with padding 0/));
   assert.throws(() => conv2dBackwardWeight(gpu, x, createTensor(gpu, [4, 5, 4], 'dy'), w, 'zeros', { stride: 2, padding: 1 }),
     one(/conv2dBackwardWeight: only stride 1 with padding \(K-1\)\/2 = 1 is implemented, got stride 2/));
+  assert.throws(() => conv2dBackwardWeight(gpu, x, createTensor(gpu, [4, 5, 4], 'dy'), w),
+    one(/dy \[4,5,4\] must have x's 9x8: only stride 1 with padding \(K-1\)\/2 is implemented/));
   assertClose([], [], 0, 'no GPU errors');
 });
 
