@@ -7,6 +7,8 @@
 //   forward:    wp[i][u][v][o4] = w[o,i,u,v]          (A = Cin, B = Cout, B4 = Cout rounded up to 4, zero filled)
 //   input grad: wb[o][K-1-u][K-1-v][i4] = w[o,i,u,v]  (A = Cout, B = Cin, flipped)
 // The last entry adds a bias in place, after the 1x1 convolutions that run as plain matmuls (src/ops/matmul.ts).
+// RELU (pipeline constant) fuses a following ReLU into the forward's store / the bias add: y = max(conv + b, 0).
+override RELU: bool = false;
 
 fn linear_id(wid: vec3u, nwg: vec3u, lid: u32) -> u32 { return (wid.x + wid.y * nwg.x) * 64u + lid; }
 
@@ -62,7 +64,7 @@ fn conv_strided(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_ind
     if (o + ch >= sp.cout) { break; }
     let e0 = (o + ch) * plane + r * sp.wo + c0;
     for (var j = 0u; j < 4u; j++) {
-      if (c0 + j < sp.wo) { s_y[e0 + j] = acc[j][ch]; }
+      if (c0 + j < sp.wo) { s_y[e0 + j] = select(acc[j][ch], max(acc[j][ch], 0.0), RELU); }
     }
   }
 }
@@ -146,5 +148,6 @@ struct BiasParams { n: u32, hw4: u32 }
 fn conv_bias_add(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let e = linear_id(wid, nwg, lid);
   if (e >= ba.n) { return; }
-  ba_y[e] += vec4f(ba_b[e / ba.hw4]);
+  let v = ba_y[e] + vec4f(ba_b[e / ba.hw4]);
+  ba_y[e] = select(v, max(v, vec4f(0.0)), RELU);
 }

@@ -55,13 +55,14 @@ export function useConvMatmul(layer: ConvLayer, direction: 'forward' | 'input', 
   return reduce % 4 === 0 && (h * w) % 4 === 0;
 }
 
-/** y = conv_{S,P}(x, w) + b through conv_strided; shapes already checked by the caller. */
-export function stridedForwardSteps(gpu: Gpu, layer: ConvLayer, x: Tensor, y: Tensor, label: string): Step[] {
+/** y = conv_{S,P}(x, w) + b through conv_strided (max(., 0) with `relu`); shapes already checked by the caller. */
+export function stridedForwardSteps(gpu: Gpu, layer: ConvLayer, x: Tensor, y: Tensor, label: string, relu = false): Step[] {
   const [h, w] = [x.shape[1], x.shape[2]];
   const [ho, wo] = [y.shape[1], y.shape[2]];
   const quads = ho * Math.ceil(wo / 4);
   const cout4 = Math.ceil(layer.cout / 4) * 4;
-  return [bind(gpu, convStridedSpec, { s_x: x.buffer, s_w: layer.fwd.direct, s_b: layer.bias.buffer, s_y: y.buffer },
+  const spec = relu ? { ...convStridedSpec, constants: { RELU: 1 } } : convStridedSpec;
+  return [bind(gpu, spec, { s_x: x.buffer, s_w: layer.fwd.direct, s_b: layer.bias.buffer, s_y: y.buffer },
     { cin: layer.cin, cout: layer.cout, h, w, ho, wo, k: layer.k, stride: layer.stride, pad: layer.padding, cout4, has_bias: 1, quads },
     [Math.ceil(quads / 64), cout4 / 4, 1], `${label} strided`)];
 }
@@ -81,16 +82,17 @@ export function stridedInputSteps(gpu: Gpu, layer: ConvLayer, dy: Tensor, dx: Te
     [Math.ceil(quads / 64), cin4 / 4, 1], `${label} strided_input`)];
 }
 
-/** A 1x1 stride-1 convolution direction as a matmul (forward: then the bias). */
+/** A 1x1 stride-1 convolution direction as a matmul (forward: then the bias, and with `relu` max(., 0)). */
 export function matmulConvSteps(
-  gpu: Gpu, layer: ConvLayer, direction: 'forward' | 'input', src: Tensor, dst: Tensor, label: string,
+  gpu: Gpu, layer: ConvLayer, direction: 'forward' | 'input', src: Tensor, dst: Tensor, label: string, relu = false,
 ): Step[] {
   const hw = src.shape[1] * src.shape[2];
   if (direction === 'forward') {
     // A = W [Cout][Cin] (the input-grad direct layout, B4 = Cin), B = x [Cin][HW].
     const steps = [bindMatmul(gpu, layer.bwd.direct, src.buffer, dst.buffer, { m: layer.cout, n: hw, k: layer.cin }, `${label} matmul`)];
     const n = (layer.cout * hw) / 4;
-    steps.push(bind(gpu, convBiasAddSpec, { ba_b: layer.bias.buffer, ba_y: dst.buffer }, { n, hw4: hw / 4 },
+    const spec = relu ? { ...convBiasAddSpec, constants: { RELU: 1 } } : convBiasAddSpec;
+    steps.push(bind(gpu, spec, { ba_b: layer.bias.buffer, ba_y: dst.buffer }, { n, hw4: hw / 4 },
       fold(Math.ceil(n / 64)), `${label} bias`));
     return steps;
   }
