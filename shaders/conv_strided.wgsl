@@ -7,6 +7,8 @@
 //   forward:    wp[i][u][v][o4] = w[o,i,u,v]          (A = Cin, B = Cout, B4 = Cout rounded up to 4, zero filled)
 //   input grad: wb[o][K-1-u][K-1-v][i4] = w[o,i,u,v]  (A = Cout, B = Cin, flipped)
 // The last entry adds a bias in place, after the 1x1 convolutions that run as plain matmuls (src/ops/matmul.ts).
+// RELU (pipeline constant) fuses a following ReLU into the forward's store / the bias add: y = max(conv + b, 0).
+override RELU: bool = false;
 
 fn linear_id(wid: vec3u, nwg: vec3u, lid: u32) -> u32 { return (wid.x + wid.y * nwg.x) * 64u + lid; }
 
@@ -62,7 +64,7 @@ fn conv_strided(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_ind
     if (o + ch >= sp.cout) { break; }
     let e0 = (o + ch) * plane + r * sp.wo + c0;
     for (var j = 0u; j < 4u; j++) {
-      if (c0 + j < sp.wo) { s_y[e0 + j] = acc[j][ch]; }
+      if (c0 + j < sp.wo) { s_y[e0 + j] = select(acc[j][ch], max(acc[j][ch], 0.0), RELU); }
     }
   }
 }
@@ -70,12 +72,17 @@ fn conv_strided(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_ind
 // ---- input grad (gather: one owner per dx element, no atomics) ----
 // The forward reads x[i, S r + u - P, S c + v - P], so by the chain rule
 //   dx[i,a,b] = Σ_{o,u,v} w[o,i,u,v] dy[o, (a + P - u) / S, (b + P - v) / S]
-// over the taps with a + P - u and b + P - v non-negative multiples of S whose quotients lie inside dy [Ho, Wo].
-// Every dx element of the image is written (0 where no output reads it, e.g. the last rows dropped by the floor in
-// Ho); pixels of the padding ring are never read with zero padding, so they receive nothing.
-// One invocation: 4 input channels i = 4 wid.y .. +3 (one vec4 of wb) x 4 adjacent input pixels b0..b0+3 of input
-// row a (quads = H * ceil(W / 4)); for S = 2 about half of the (v, pixel) pairs fail the parity test and are skipped.
-struct StridedBwdParams { cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, k: u32, stride: u32, pad: u32, cin4: u32, quads: u32 }
+// over the taps with a + P - u and b + P - v non-negative multiples of S whose quotients lie inside dy [Ho, Wo]:
+// u ≡ a + P and v ≡ b + P (mod S), so the loops visit only those taps (u = u0, u0 + S, ...), no dead iterations.
+// Every dx element of the image is written (0 where no output reads it, e.g. odd rows of a 1x1 stride-2 layer or
+// the last rows dropped by the floor in Ho).
+// One invocation: 4 input channels i = 4 wid.y .. +3 (one vec4 of wb) x 4 pixels of input row a with the same
+// residue ρ = b mod S, b = b0 + S j (b0 = ρ + 4 S g, j < 4): they share their valid taps, and their dy columns
+// (b + P - v) / S = (ρ + P - v) / S + 4 g + j are adjacent. Invocations are numbered class-major over the S x S
+// classes (a mod S, ρ), which fix the tap set, so neighbouring invocations (SIMD lanes) do the same work: class, then
+// row a = (a mod S) + S ar (ar < hr = ceil(H / S)), then group g < gw = ceil(ceil(W / S) / 4). Those with a >= H or
+// b0 >= W own nothing and return; classes without taps (e.g. odd rows of a 1x1 stride-2 layer) just write zeros.
+struct StridedBwdParams { cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, k: u32, stride: u32, pad: u32, cin4: u32, gw: u32, hr: u32, quads: u32 }
 @group(0) @binding(0) var<uniform> sb: StridedBwdParams;
 @group(0) @binding(1) var<storage, read> sb_dy: array<f32>;
 @group(0) @binding(2) var<storage, read> sb_w: array<vec4f>;
@@ -85,26 +92,35 @@ struct StridedBwdParams { cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32,
 fn conv_strided_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let q = wid.x * 64u + lid;
   if (q >= sb.quads) { return; }
-  let qw = (sb.w + 3u) / 4u;
-  let a = q / qw;
-  let b0 = (q % qw) * 4u;
+  let s = sb.stride;
+  let per_class = sb.hr * sb.gw;
+  let cls = q / per_class;
+  let a = cls / s + s * ((q % per_class) / sb.gw);
+  let rho = cls % s;
+  let g = q % sb.gw;
+  let b0 = rho + 4u * s * g;
+  if (a >= sb.h || b0 >= sb.w) { return; }
   let ib = wid.y;
   let k = sb.k;
-  let s = i32(sb.stride);
+  let si = i32(s);
   let pad = i32(sb.pad);
   let q4 = sb.cin4 / 4u;
   let plane = sb.ho * sb.wo;
+  let u0 = (a + sb.pad) % s;
+  let v0 = (rho + sb.pad) % s;
   var acc = array<vec4f, 4>(vec4f(0.0), vec4f(0.0), vec4f(0.0), vec4f(0.0));
-  for (var o = 0u; o < sb.cout; o++) {
-    for (var u = 0u; u < k; u++) {
-      let t = i32(a) + pad - i32(u);
-      if (t < 0 || t % s != 0 || t / s >= i32(sb.ho)) { continue; }
-      let yrow = o * plane + u32(t / s) * sb.wo;
-      for (var v = 0u; v < k; v++) {
+  let taps = u0 < k && v0 < k;
+  for (var o = 0u; taps && o < sb.cout; o++) {
+    for (var u = u0; u < k; u += s) {
+      let tr = (i32(a) + pad - i32(u)) / si;      // exact: a + P - u is a multiple of S
+      if (tr < 0 || tr >= i32(sb.ho)) { continue; }
+      let yrow = o * plane + u32(tr) * sb.wo;
+      for (var v = v0; v < k; v += s) {
         let wv = sb_w[((o * k + (k - 1u - u)) * k + (k - 1u - v)) * q4 + ib];
-        for (var j = 0u; j < 4u; j++) {
-          let tc = i32(b0 + j) + pad - i32(v);
-          if (tc >= 0 && tc % s == 0 && tc / s < i32(sb.wo)) { acc[j] += sb_dy[yrow + u32(tc / s)] * wv; }
+        let base = (i32(rho) + pad - i32(v)) / si + i32(4u * g);   // exact, as above
+        for (var j = 0; j < 4; j++) {
+          let tc = base + j;
+          if (tc >= 0 && tc < i32(sb.wo)) { acc[j] += sb_dy[yrow + u32(tc)] * wv; }
         }
       }
     }
@@ -113,9 +129,10 @@ fn conv_strided_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocati
   for (var ch = 0u; ch < 4u; ch++) {
     let i = ib * 4u + ch;
     if (i >= sb.cin) { break; }
-    let e0 = i * hw + a * sb.w + b0;
+    let e0 = i * hw + a * sb.w;
     for (var j = 0u; j < 4u; j++) {
-      if (b0 + j < sb.w) { sb_dx[e0 + j] = acc[j][ch]; }
+      let b = b0 + s * j;
+      if (b < sb.w) { sb_dx[e0 + b] = acc[j][ch]; }
     }
   }
 }
@@ -131,5 +148,6 @@ struct BiasParams { n: u32, hw4: u32 }
 fn conv_bias_add(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let e = linear_id(wid, nwg, lid);
   if (e >= ba.n) { return; }
-  ba_y[e] += vec4f(ba_b[e / ba.hw4]);
+  let v = ba_y[e] + vec4f(ba_b[e / ba.hw4]);
+  ba_y[e] = select(v, max(v, vec4f(0.0)), RELU);
 }

@@ -358,6 +358,9 @@ export function conv2dBackwardWeight(
     throw new PainterlyError(`conv2dBackwardWeight: only stride 1 with padding (K-1)/2 = ${(k - 1) / 2} is implemented, got stride ${geom.stride ?? 1} padding ${geom.padding ?? (k - 1) / 2}`);
   }
   const hw = checkChw(x, cin, 'x');
+  if (dy.shape.length === 3 && dy.shape[0] === cout && (dy.shape[1] !== hw[0] || dy.shape[2] !== hw[1])) {
+    throw new PainterlyError(`conv2dBackwardWeight: dy [${dy.shape}] must have x's ${hw[0]}x${hw[1]}: only stride 1 with padding (K-1)/2 is implemented`);
+  }
   checkChw(dy, cout, 'dy', hw);
   checkReflect(pad, k, hw[0], hw[1]);
   const spec = { ...convWgradSpec, constants: { REFLECT: pad === 'reflect' ? 1 : 0 } };

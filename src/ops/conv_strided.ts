@@ -27,7 +27,7 @@ export const convStridedInputSpec: KernelSpec = {
   bindings: { sb: 'uniform', sb_dy: 'read', sb_w: 'read', sb_dx: 'read_write' },
   uniforms: {
     cin: 'u32', cout: 'u32', h: 'u32', w: 'u32', ho: 'u32', wo: 'u32', k: 'u32', stride: 'u32', pad: 'u32',
-    cin4: 'u32', quads: 'u32',
+    cin4: 'u32', gw: 'u32', hr: 'u32', quads: 'u32',
   },
 };
 export const convBiasAddSpec: KernelSpec = {
@@ -55,13 +55,14 @@ export function useConvMatmul(layer: ConvLayer, direction: 'forward' | 'input', 
   return reduce % 4 === 0 && (h * w) % 4 === 0;
 }
 
-/** y = conv_{S,P}(x, w) + b through conv_strided; shapes already checked by the caller. */
-export function stridedForwardSteps(gpu: Gpu, layer: ConvLayer, x: Tensor, y: Tensor, label: string): Step[] {
+/** y = conv_{S,P}(x, w) + b through conv_strided (max(., 0) with `relu`); shapes already checked by the caller. */
+export function stridedForwardSteps(gpu: Gpu, layer: ConvLayer, x: Tensor, y: Tensor, label: string, relu = false): Step[] {
   const [h, w] = [x.shape[1], x.shape[2]];
   const [ho, wo] = [y.shape[1], y.shape[2]];
   const quads = ho * Math.ceil(wo / 4);
   const cout4 = Math.ceil(layer.cout / 4) * 4;
-  return [bind(gpu, convStridedSpec, { s_x: x.buffer, s_w: layer.fwd.direct, s_b: layer.bias.buffer, s_y: y.buffer },
+  const spec = relu ? { ...convStridedSpec, constants: { RELU: 1 } } : convStridedSpec;
+  return [bind(gpu, spec, { s_x: x.buffer, s_w: layer.fwd.direct, s_b: layer.bias.buffer, s_y: y.buffer },
     { cin: layer.cin, cout: layer.cout, h, w, ho, wo, k: layer.k, stride: layer.stride, pad: layer.padding, cout4, has_bias: 1, quads },
     [Math.ceil(quads / 64), cout4 / 4, 1], `${label} strided`)];
 }
@@ -70,23 +71,28 @@ export function stridedForwardSteps(gpu: Gpu, layer: ConvLayer, x: Tensor, y: Te
 export function stridedInputSteps(gpu: Gpu, layer: ConvLayer, dy: Tensor, dx: Tensor, label: string): Step[] {
   const [h, w] = [dx.shape[1], dx.shape[2]];
   const [ho, wo] = [dy.shape[1], dy.shape[2]];
-  const quads = h * Math.ceil(w / 4);
+  // S x S classes (row and column residues) x hr rows x gw groups of 4 same-residue columns (see the shader).
+  const s = layer.stride;
+  const gw = Math.ceil(Math.ceil(w / s) / 4);
+  const hr = Math.ceil(h / s);
+  const quads = s * s * hr * gw;
   const cin4 = Math.ceil(layer.cin / 4) * 4;
   return [bind(gpu, convStridedInputSpec, { sb_dy: dy.buffer, sb_w: layer.bwd.direct, sb_dx: dx.buffer },
-    { cin: layer.cin, cout: layer.cout, h, w, ho, wo, k: layer.k, stride: layer.stride, pad: layer.padding, cin4, quads },
+    { cin: layer.cin, cout: layer.cout, h, w, ho, wo, k: layer.k, stride: s, pad: layer.padding, cin4, gw, hr, quads },
     [Math.ceil(quads / 64), cin4 / 4, 1], `${label} strided_input`)];
 }
 
-/** A 1x1 stride-1 convolution direction as a matmul (forward: then the bias). */
+/** A 1x1 stride-1 convolution direction as a matmul (forward: then the bias, and with `relu` max(., 0)). */
 export function matmulConvSteps(
-  gpu: Gpu, layer: ConvLayer, direction: 'forward' | 'input', src: Tensor, dst: Tensor, label: string,
+  gpu: Gpu, layer: ConvLayer, direction: 'forward' | 'input', src: Tensor, dst: Tensor, label: string, relu = false,
 ): Step[] {
   const hw = src.shape[1] * src.shape[2];
   if (direction === 'forward') {
     // A = W [Cout][Cin] (the input-grad direct layout, B4 = Cin), B = x [Cin][HW].
     const steps = [bindMatmul(gpu, layer.bwd.direct, src.buffer, dst.buffer, { m: layer.cout, n: hw, k: layer.cin }, `${label} matmul`)];
     const n = (layer.cout * hw) / 4;
-    steps.push(bind(gpu, convBiasAddSpec, { ba_b: layer.bias.buffer, ba_y: dst.buffer }, { n, hw4: hw / 4 },
+    const spec = relu ? { ...convBiasAddSpec, constants: { RELU: 1 } } : convBiasAddSpec;
+    steps.push(bind(gpu, spec, { ba_b: layer.bias.buffer, ba_y: dst.buffer }, { n, hw4: hw / 4 },
       fold(Math.ceil(n / 64)), `${label} bias`));
     return steps;
   }

@@ -8,6 +8,7 @@ import {
   conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convAlgorithmFor, convOutputSize,
   prepareConv, winogradChunkRows, type ConvAlgorithm, type ConvPad,
 } from '../../src/ops/conv2d.ts';
+import { matmulConvSteps, stridedForwardSteps } from '../../src/ops/conv_strided.ts';
 import { bindMatmul, matmul } from '../../src/ops/matmul.ts';
 import * as ref from '../../src/reference/conv2d.ts';
 import { t64 } from '../../src/reference/tensor.ts';
@@ -336,6 +337,30 @@ test('1x1 with only one direction on the matmul path (Cin % 4 == 0, Cout % 4 != 
   await checkGeometry({ ...c, cin: 6, cout: 8 }, 'matmul');
 });
 
+// ReLU fused into the strided store and the matmul path's bias add (for conv2dForward's relu option).
+test('strided and matmul forwards with fused ReLU match the float64 conv then ReLU', async () => {
+  const gpu = await testGpu();
+  for (const [c, path] of [[{ cin: 3, cout: 5, h: 11, w: 9, k: 7, stride: 2, padding: 3 }, 'strided'],
+    [{ cin: 8, cout: 6, h: 4, w: 5, k: 1, stride: 1, padding: 0 }, 'matmul']] as [GeoCase, string][]) {
+    const { cin, cout, h, w, k, stride, padding } = c;
+    const [ho, wo] = convOutputSize(h, w, k, stride, padding);
+    const x = t64([cin, h, w], randArray(cin * h * w, nextSeed()));
+    const wt = t64([cout, cin, k, k], randArray(cout * cin * k * k, nextSeed(), -0.5, 0.5));
+    const b = t64([cout], randArray(cout, nextSeed()));
+    const layer = prepareConv(gpu, uploadTensor(gpu, wt.data, wt.shape, 'w'), uploadTensor(gpu, b.data, b.shape, 'b'),
+      { stride, padding, algorithm: path === 'matmul' ? 'matmul' : 'auto' });
+    const gx = uploadTensor(gpu, x.data, x.shape, 'x');
+    const gy = createTensor(gpu, [cout, ho, wo], 'y');
+    poison(gpu, gy);
+    run(gpu, path === 'strided' ? stridedForwardSteps(gpu, layer, gx, gy, 'relu test', true)
+      : matmulConvSteps(gpu, layer, 'forward', gx, gy, 'relu test', true));
+    const want = ref.conv2dForward(x, wt, b, 'zeros', { stride, padding }).data.map((v) => Math.max(v, 0));
+    const got = await readTensor(gpu, gy);
+    assertClose(got, want, RTOL_DIRECT, `${path} + ReLU`);
+    assert.ok(got.some((v) => v === 0) && got.some((v) => v > 0), 'both signs before the ReLU');
+  }
+});
+
 test('strided: bad options and shapes are one-line PainterlyErrors', async () => {
   const gpu = await testGpu();
   const w = createTensor(gpu, [4, 3, 3, 3], 'w');
@@ -361,6 +386,8 @@ test('strided: bad options and shapes are one-line PainterlyErrors', async () =>
     one(/6x9 input is smaller than the 7x7 kernel with padding 0/));
   assert.throws(() => conv2dBackwardWeight(gpu, x, createTensor(gpu, [4, 5, 4], 'dy'), w, 'zeros', { stride: 2, padding: 1 }),
     one(/conv2dBackwardWeight: only stride 1 with padding \(K-1\)\/2 = 1 is implemented, got stride 2/));
+  assert.throws(() => conv2dBackwardWeight(gpu, x, createTensor(gpu, [4, 5, 4], 'dy'), w),
+    one(/dy \[4,5,4\] must have x's 9x8: only stride 1 with padding \(K-1\)\/2 is implemented/));
   assertClose([], [], 0, 'no GPU errors');
 });
 
