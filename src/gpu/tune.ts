@@ -219,34 +219,37 @@ async function submitTimed(gpu: Gpu, steps: Step[], reps: number): Promise<numbe
 export interface Measured { variant: string; ms: number }
 
 /**
- * Times each applicable variant at dims `d`: an untimed warm-up (pipelines are compiled at first dispatch on some
- * drivers), then `samples` timed submits of enough repetitions to last about `sampleSeconds`; the best sample counts.
- * A variant more than 3x slower than the best so far after its warm-up is not sampled further.
+ * Times each applicable variant at dims `d`: an untimed warm-up each (pipelines are compiled at first dispatch on
+ * some drivers), then `samples` rounds that time every variant once in turn (interleaved, so a burst of other load
+ * hits all variants alike), each sample a submit of enough repetitions to last about `sampleSeconds`; the best
+ * sample counts. A variant more than 4x slower than the best after its warm-up is not sampled further.
  */
 export async function measureVariants<D>(
   gpu: Gpu, t: Tunable<D>, d: D, opts: { samples?: number; sampleSeconds?: number; variants?: string[] } = {},
 ): Promise<Measured[]> {
   const samples = opts.samples ?? 3;
   const sampleSeconds = opts.sampleSeconds ?? 0.02;
-  const out: Measured[] = [];
-  let best = Infinity;
-  for (const variant of opts.variants ?? applicable(gpu, t, d)) {
-    const b = t.bench(gpu, d, variant);
-    try {
+  const runs: { variant: string; steps: Step[]; destroy(): void; best: number; reps: number }[] = [];
+  try {
+    for (const variant of opts.variants ?? applicable(gpu, t, d)) {
+      const b = t.bench(gpu, d, variant);
+      runs.push({ variant, ...b, best: Infinity, reps: 1 });
       await submitTimed(gpu, b.steps, 1); // warm-up: compile, first touch
       const once = await submitTimed(gpu, b.steps, 1);
-      let s = once;
-      if (once < 3 * best) {
-        const reps = Math.max(1, Math.min(100, Math.ceil(sampleSeconds / Math.max(once, 1e-6))));
-        for (let i = 0; i < samples; i++) s = Math.min(s, (await submitTimed(gpu, b.steps, reps)) / reps);
-      }
-      best = Math.min(best, s);
-      out.push({ variant, ms: s * 1e3 });
-    } finally {
-      b.destroy();
+      runs.at(-1)!.best = once;
+      runs.at(-1)!.reps = Math.max(1, Math.min(100, Math.ceil(sampleSeconds / Math.max(once, 1e-6))));
     }
+    const first = Math.min(...runs.map((r) => r.best));
+    for (let i = 0; i < samples; i++) {
+      for (const r of runs) {
+        if (r.best > 4 * first) continue;
+        r.best = Math.min(r.best, (await submitTimed(gpu, r.steps, r.reps)) / r.reps);
+      }
+    }
+  } finally {
+    for (const r of runs) r.destroy();
   }
-  return out;
+  return runs.map((r) => ({ variant: r.variant, ms: r.best * 1e3 }));
 }
 
 /** The winner of a measurement: the default (first) unless another is more than MARGIN faster. */
