@@ -4,6 +4,7 @@
 // itself swallows a throwing `before` and counts its suite as passed), and any suite or file that ran no test.
 // Usage: node scripts/run-tests.mjs [substring filter]
 //   PAINTERLY_TEST_ROOT=DIR   run DIR/**/*.test.ts instead of test/ (the runner's own tests use it)
+//   PAINTERLY_TUNE            kernel variant tuning of the CLI and createPainterly; 'off' (deterministic defaults) unless set
 //   PAINTERLY_ALLOW_SKIP=1    tests missing ../shared/ (test/helpers.ts requireShared) are skipped by name, not
 //                             failed; never under CI=true
 import { spawnSync } from 'node:child_process';
@@ -15,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 if (process.env.PAINTERLY_TEST_CHILD !== '1') {
   const loader = fileURLToPath(new URL('./register.mjs', import.meta.url));
   const r = spawnSync(process.execPath, ['--enable-source-maps', '--import', loader, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
-    { stdio: 'inherit', env: { ...process.env, PAINTERLY_TEST_CHILD: '1' } });
+    { stdio: 'inherit', env: { ...process.env, PAINTERLY_TEST_CHILD: '1', PAINTERLY_TUNE: process.env.PAINTERLY_TUNE ?? 'off' } });
   process.exit(r.status ?? 1);
 }
 

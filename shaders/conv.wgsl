@@ -46,9 +46,11 @@ fn conv_prepare_direct(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
 // load). conv_direct (ALIGNED only) stores each channel's 4 pixels as one vec4; conv_direct_scalar (any W) stores
 // scalars through an f32 view of the output, since with W % 4 != 0 a quad straddles vec4s that neighbouring threads
 // also write (component writes of a shared vec4 from two invocations are a data race in WGSL).
+// RELU (forward only): the epilogue y = max(acc + bias, 0), the ReLU that follows the conv fused into its store.
 override K: u32 = 3u;
 override ALIGNED: bool = true;
 override REFLECT: bool = false;
+override RELU: bool = false;
 
 struct DirectParams { cin: u32, cout: u32, h: u32, w: u32, cout4: u32, has_bias: u32, quads: u32 }
 @group(0) @binding(0) var<uniform> dp: DirectParams;
@@ -90,7 +92,7 @@ fn row_segment(row: u32, c0: u32) -> array<f32, 12> {
   return s;
 }
 
-// acc[j][ch] = y[4 ob + ch, r, c0 + j] (before the bound checks of the store).
+// acc[j][ch] = y[4 ob + ch, r, c0 + j] (before the bound checks of the store), ReLU applied when RELU.
 fn direct_quad(r: u32, c0: u32, ob: u32) -> array<vec4f, 4> {
   let o = ob * 4u;
   let pad = K / 2u;
@@ -113,6 +115,7 @@ fn direct_quad(r: u32, c0: u32, ob: u32) -> array<vec4f, 4> {
       }
     }
   }
+  if (RELU) { for (var j = 0u; j < 4u; j++) { acc[j] = max(acc[j], vec4f(0.0)); } }
   return acc;
 }
 

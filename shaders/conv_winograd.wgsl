@@ -129,6 +129,9 @@ fn conv_wino_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
 // conv_wino_output (W % 4 == 0): each output row of a tile and channel is one aligned vec4 store.
 // conv_wino_output_scalar (any W): scalar stores through an f32 view of y, since with W % 4 != 0 a tile row straddles
 // vec4s that neighbouring tiles also write (component writes of a shared vec4 from two invocations are a data race).
+// RELU: the epilogue y = max(A^T M A + b, 0), the ReLU that follows the conv fused into the output transform.
+override RELU: bool = false;
+
 struct WinoOutParams { cout: u32, h: u32, w: u32, tw: u32, ty0: u32, tiles: u32, has_bias: u32 }
 @group(0) @binding(0) var<uniform> wo: WinoOutParams;
 @group(0) @binding(1) var<storage, read> wo_m: array<vec4f>;
@@ -143,7 +146,7 @@ fn at(m0: vec4f, m1: vec4f, m2: vec4f, m3: vec4f, m4: vec4f, m5: vec4f) -> array
 }
 
 // Output tile of invocation e (tile t = e / cout4, channels 4 oq .. 4 oq + 3): out[col][row], vec4 over 4 channels,
-// bias added.
+// bias added (and the ReLU when RELU).
 fn wino_tile(e: u32) -> array<array<vec4f, 4>, 4> {
   let cout4 = wo.cout / 4u;
   let oq = e % cout4;
@@ -158,7 +161,10 @@ fn wino_tile(e: u32) -> array<array<vec4f, 4>, 4> {
   var out: array<array<vec4f, 4>, 4>;
   for (var c = 0u; c < 4u; c++) {
     out[c] = at(rows[0][c], rows[1][c], rows[2][c], rows[3][c], rows[4][c], rows[5][c]);
-    for (var r = 0u; r < 4u; r++) { out[c][r] += bias; }
+    for (var r = 0u; r < 4u; r++) {
+      out[c][r] += bias;
+      if (RELU) { out[c][r] = max(out[c][r], vec4f(0.0)); }
+    }
   }
   return out;
 }

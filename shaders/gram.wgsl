@@ -73,6 +73,97 @@ fn gram_partial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   }
 }
 
+// ---- gram_quad: the same partials, 8 rows x 4 columns per lane --------------------------------------------------
+// Workgroup (block b = ib * njb + jb as above): rows i0..i0+RQ-1 (uniform, RQ <= 8), columns j0..j0+4*JW-1, lane l owns the 4
+// columns jb*4*JW + 4l .. +3. Each vec4 step along m: 4 divergent loads, 8 uniform loads, 32 dot products (the
+// matmul's ratio of FMAs to loads; 32 accumulators). Blocks wholly below the diagonal return.
+override RQ: u32 = 8u;   // gram_quad: rows per workgroup (at most 8)
+
+@compute @workgroup_size(JW)
+fn gram_quad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let b = wid.x + wid.z * nwg.x;
+  let ib = b / gp.njb;
+  let jb = b % gp.njb;
+  let i0 = ib * RQ;
+  if (i0 >= gp.N) { return; }
+  if ((jb + 1u) * 4u * JW <= i0) { return; }
+  let j0 = (jb * JW + lid) * 4u;
+  let last = gp.N - 1u;
+  let jc = min(vec4u(j0) + vec4u(0u, 1u, 2u, 3u), vec4u(last));
+  var rows: array<u32, 8>;
+  for (var q = 0u; q < RQ; q++) { rows[q] = min(i0 + q, last); }
+  let begin = wid.y * gp.chunk4;
+  let end = min(begin + gp.chunk4, gp.M4);
+  var acc: array<vec4f, 8>;
+  for (var m4 = begin; m4 < end; m4++) {
+    let f0 = load4(jc.x, m4);
+    let f1 = load4(jc.y, m4);
+    let f2 = load4(jc.z, m4);
+    let f3 = load4(jc.w, m4);
+    for (var q = 0u; q < RQ; q++) {
+      let a = load4(rows[q], m4);
+      acc[q] += vec4f(dot(a, f0), dot(a, f1), dot(a, f2), dot(a, f3));
+    }
+  }
+  let base = wid.y * gp.N * gp.N;
+  for (var q = 0u; q < RQ; q++) {
+    let i = i0 + q;
+    if (i >= gp.N) { break; }
+    for (var c = 0u; c < 4u; c++) {
+      if (j0 + c < gp.N) { part[base + i * gp.N + j0 + c] = acc[q][c]; }
+    }
+  }
+}
+
+// ---- gram_tiled: the same partials with shared-memory tiling (what GPUs want) ----------------------------------
+// A 16x16 workgroup owns a 64x64 block of G (block b = ib * njb + jb, 64-row and 64-column blocks; blocks wholly
+// below the diagonal return), each thread 4 rows x 4 columns. Per step of 16 m's the workgroup stages
+// F[i0 .. i0+63][m .. m+15] and F[j0 .. j0+63][m .. m+15] in workgroup memory (one vec4 of each per thread), masked
+// to the chunk, then every thread does 16 x 4 vec4 FMAs from it.
+var<workgroup> gt_i: array<array<f32, 64>, 16>;   // gt_i[k][row]
+var<workgroup> gt_j: array<array<f32, 64>, 16>;   // gt_j[k][column]
+
+@compute @workgroup_size(16, 16)
+fn gram_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+              @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let b = wid.x + wid.z * nwg.x;
+  let ib = b / gp.njb;
+  let jb = b % gp.njb;
+  let i0 = ib * 64u;
+  let j0 = jb * 64u;
+  if (i0 >= gp.N || j0 + 64u <= i0) { return; }   // uniform: the whole workgroup leaves
+  let last = gp.N - 1u;
+  let sr = li / 4u;                                // staged row, and its vec4 of m's
+  let sq = li % 4u;
+  let ri = min(i0 + sr, last);
+  let rj = min(j0 + sr, last);
+  let begin = wid.y * gp.chunk4;
+  let end = min(begin + gp.chunk4, gp.M4);
+  var acc: array<vec4f, 4>;
+  for (var m4 = begin; m4 < end; m4 += 4u) {
+    let q = m4 + sq;
+    var vi = vec4f(0.0);
+    var vj = vec4f(0.0);
+    if (q < end) { vi = load4(ri, q); vj = load4(rj, q); }
+    for (var c = 0u; c < 4u; c++) { gt_i[sq * 4u + c][sr] = vi[c]; gt_j[sq * 4u + c][sr] = vj[c]; }
+    workgroupBarrier();
+    for (var k = 0u; k < 16u; k++) {
+      let fj = vec4f(gt_j[k][lid.x * 4u], gt_j[k][lid.x * 4u + 1u], gt_j[k][lid.x * 4u + 2u], gt_j[k][lid.x * 4u + 3u]);
+      for (var r = 0u; r < 4u; r++) { acc[r] += gt_i[k][lid.y * 4u + r] * fj; }
+    }
+    workgroupBarrier();
+  }
+  let base = wid.y * gp.N * gp.N;
+  for (var r = 0u; r < 4u; r++) {
+    let i = i0 + lid.y * 4u + r;
+    if (i >= gp.N) { break; }
+    for (var c = 0u; c < 4u; c++) {
+      let j = j0 + lid.x * 4u + c;
+      if (j < gp.N) { part[base + i * gp.N + j] = acc[r][c]; }
+    }
+  }
+}
+
 // ---- gram_reduce: G[i,j] = scale * Σ_k part[k][min(i,j)][max(i,j)], k ascending (exactly symmetric) -------------
 struct ReduceParams { N: u32, K: u32, scale: f32 }
 @group(0) @binding(0) var<uniform> rp: ReduceParams;

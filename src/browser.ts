@@ -2,6 +2,7 @@
 // navigator.gpu, an IndexedDB weight cache, and Blob-backed weight files. Nothing here may import Node modules.
 import { Gpu, PainterlyError, type OpenOptions } from './gpu/device.ts';
 import { Painterly, type CreateOptions } from './painterly.ts';
+import { configureTuning, type TuneMode } from './gpu/tune.ts';
 import { IdbStore } from './weights/store-browser.ts';
 import { MemoryStore } from './weights/store.ts';
 
@@ -45,7 +46,10 @@ export function webgpuUnavailableReason(): string | undefined {
   return undefined;
 }
 
-export interface BrowserCreateOptions extends Omit<CreateOptions, 'gpu' | 'readImage'>, OpenOptions {}
+export interface BrowserCreateOptions extends Omit<CreateOptions, 'gpu' | 'readImage'>, OpenOptions {
+  /** Kernel variant tuning per adapter ('on' by default; choices kept in IndexedDB when available). */
+  tune?: TuneMode;
+}
 
 /**
  * Opens navigator.gpu and returns a Painterly whose pretrained weights are cached in IndexedDB (unless
@@ -65,5 +69,6 @@ export async function createPainterly(opts: BrowserCreateOptions = {}): Promise<
   }
   // Without IndexedDB (some private windows) a download lasts as long as the page.
   const store = opts.weights?.store ?? (IdbStore.available() ? new IdbStore() : new MemoryStore());
+  await configureTuning(gpu, { mode: opts.tune, store: IdbStore.available() ? new IdbStore('painterly-tuning') : undefined });
   return new Painterly(gpu, { weights: { ...opts.weights, store } });
 }

@@ -7,3 +7,8 @@ export type { LossTerms, LossConfig } from './style/objective.ts';
 export { decodeImage, encodeImage, fromRgba, toRgba, resize, fitLongestSide, type RgbImage } from './image/index.ts';
 export { VGG19_LAYER_NAMES } from './nets/vgg19.ts';
 export { loadVgg19Weights, type VggWeights } from './weights/vgg19-weights.ts';
+export {
+  adapterKey, chooseVariant, configureTuning, fixVariant, measureVariants, settleTuning, tuneChoices, tuneMode, tuneStandard,
+  type Tunable, type TuneFile, type TuneMode, type TuneOptions, type TuneRecord, type TuneRow, type Variant,
+} from './gpu/tune.ts';
+export { TUNABLES } from './ops/tunables.ts';

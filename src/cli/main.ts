@@ -1,4 +1,4 @@
-// `painterly`: the command line. Subcommands: stylize, info (and study).
+// `painterly`: the command line. Subcommands: stylize, info, tune (and study).
 import { closeSync, createWriteStream, existsSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
@@ -16,6 +16,9 @@ import type { Painterly } from '../painterly.ts';
 import type { EvaluationRecord, ProgressInfo } from '../style/engine.ts';
 import { defaultCacheDir, openFileSource } from '../weights/cache-node.ts';
 import { parseStylizeArgs, stylizeHelp } from './args.ts';
+import { formatChoices, formatTuneRows } from './tune.ts';
+import { TUNE_ENTRY, tuneChoices, tuneMode, tuneStandard } from '../gpu/tune.ts';
+import { TUNABLES } from '../ops/tunables.ts';
 import { formatProgress, ProgressPrinter } from './progress.ts';
 
 const USAGE = `usage: painterly <command> [options]
@@ -23,8 +26,9 @@ const USAGE = `usage: painterly <command> [options]
 commands:
   stylize   style transfer: painterly stylize --content C --style S --out OUT [options] (--help for all options)
   study     the experiments (optimiser, alpha/beta, pooling, init, layers) as a report: painterly study --content C --style S --out DIR
-  info      the WebGPU adapter, its limits and features, and the weight cache;
+  info      the WebGPU adapter, its limits and features, the weight cache and the kernel variants chosen;
             --size N: the GPU memory a default Gatys run at N px plans (counted, not estimated)
+  tune      time every kernel variant at the standard shapes on this adapter, keep the fastest (--kernel NAME: one kernel)
   help      this text`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -34,8 +38,9 @@ export async function main(argv: string[]): Promise<number> {
     if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') { console.log(USAGE); return cmd ? 0 : 1; }
     if (cmd === 'stylize') return await stylize(rest);
     if (cmd === 'info') return await info(rest);
+    if (cmd === 'tune') return await tune(rest);
     if (cmd === 'study') return await (await import('./study.ts')).studyMain(rest);
-    throw new PainterlyError(`unknown command "${cmd}"; expected stylize, study, info or help`);
+    throw new PainterlyError(`unknown command "${cmd}"; expected stylize, study, info, tune or help`);
   } catch (e) {
     if (e instanceof PainterlyError || !verbose) {
       console.error(`painterly: ${oneLine(e)}`);
@@ -259,6 +264,42 @@ async function printPlan(p: Painterly, size: number): Promise<void> {
   console.log(`  optimiser state                     ${fmtMiB(b.optimizer)}`);
 }
 
+/** `tune [--kernel NAME]`: measures every variant at the standard shapes and stores the winners for this adapter. */
+async function tune(argv: string[]): Promise<number> {
+  let filter: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--verbose') continue;
+    if (a === '--kernel' || a.startsWith('--kernel=')) {
+      filter = a === '--kernel' ? argv[++i] : a.slice('--kernel='.length);
+      const names = TUNABLES.map((t) => t.name);
+      if (!filter || !names.includes(filter)) throw new PainterlyError(`--kernel: expected one of ${names.join(', ')}, got ${JSON.stringify(filter ?? '')}`);
+      continue;
+    }
+    throw new PainterlyError(`tune: unknown argument ${JSON.stringify(a)}; expected --kernel NAME`);
+  }
+  // 'cached' keeps the stored choices of other shapes; this command measures whatever the mode.
+  const p = await createPainterly({ tune: 'cached' });
+  try {
+    console.log(`adapter: ${p.gpu.describe()}`);
+    console.log('GFLOP/s count the full product (the Gram: 2 N^2 M, although only its upper triangle is computed)\n');
+    let header = false;
+    const rows = await tuneStandard(p.gpu, TUNABLES, {
+      filter,
+      onRow: (r) => {
+        const lines = formatTuneRows([r], 28).split('\n');
+        if (!header) { console.log(lines[0]); header = true; }
+        console.log(lines[1]);
+      },
+    });
+    const dir = process.env.PAINTERLY_CACHE || defaultCacheDir();
+    console.log(`\n${rows.length} shapes measured; choices saved in ${join(dir, TUNE_ENTRY)}`);
+    return 0;
+  } finally {
+    p.destroy();
+  }
+}
+
 async function info(argv: string[] = []): Promise<number> {
   const { size } = parseInfoArgs(argv);
   const p = await createPainterly();
@@ -281,6 +322,8 @@ async function info(argv: string[] = []): Promise<number> {
     const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.safetensors')) : [];
     if (files.length === 0) console.log('  (empty: the pretrained VGG19 is downloaded on first use, about 52 MB)');
     for (const f of files) console.log(`  ${f}  ${(statSync(join(dir, f)).size / 2 ** 20).toFixed(1)} MiB`);
+    console.log(`kernel variants (tuning ${tuneMode(g)}; ${join(dir, TUNE_ENTRY)}):`);
+    for (const line of formatChoices(tuneChoices(g))) console.log(line);
     return 0;
   } finally {
     p.destroy();

@@ -226,12 +226,15 @@ function useWinograd(gpu: Gpu, layer: ConvLayer, p: Prepared, h: number, w: numb
 
 function directSteps(
   gpu: Gpu, layer: ConvLayer, p: Prepared, x: Tensor, y: Tensor, bias: GPUBuffer | undefined, reflect: boolean, label: string,
+  relu = false,
 ): Step[] {
   const [h, w] = [x.shape[1], x.shape[2]];
   const quads = h * Math.ceil(w / 4);
   const b4 = Math.ceil(p.b / 4) * 4;
   const aligned = w % 4 === 0;
-  const spec = { ...(aligned ? convDirectSpec : convDirectScalarSpec), constants: { K: layer.k, ALIGNED: aligned ? 1 : 0, REFLECT: reflect ? 1 : 0 } };
+  const constants: Record<string, number> = { K: layer.k, ALIGNED: aligned ? 1 : 0, REFLECT: reflect ? 1 : 0 };
+  if (relu) constants.RELU = 1;
+  const spec = { ...(aligned ? convDirectSpec : convDirectScalarSpec), constants };
   return [bind(gpu, spec, { d_x: x.buffer, d_w: p.direct, d_b: bias ?? layer.zeros, [aligned ? 'd_y' : 'd_ys']: y.buffer },
     { cin: p.a, cout: p.b, h, w, cout4: b4, has_bias: bias ? 1 : 0, quads },
     [Math.ceil(quads / 64), b4 / 4, 1], label)];
@@ -264,7 +267,7 @@ export function destroyConv(layer: ConvLayer): void {
 
 function winogradSteps(
   gpu: Gpu, layer: ConvLayer, p: Prepared, x: Tensor, y: Tensor, bias: GPUBuffer | undefined, reflect: boolean, label: string,
-  scratch: ConvScratch | undefined,
+  scratch: ConvScratch | undefined, relu = false,
 ): Step[] {
   const [h, w] = [x.shape[1], x.shape[2]];
   const th = Math.ceil(h / 4);
@@ -281,7 +284,7 @@ function winogradSteps(
   const m = scratch?.m ?? storage(gpu, mBytes, `${label}.M`);
   const aligned = w % 4 === 0;
   const inputSpec = { ...winoInputSpec, constants: { ALIGNED: aligned ? 1 : 0, REFLECT: reflect ? 1 : 0 } };
-  const outputSpec = aligned ? winoOutputSpec : winoOutputScalarSpec;
+  const outputSpec = { ...(aligned ? winoOutputSpec : winoOutputScalarSpec), ...(relu ? { constants: { RELU: 1 } } : {}) };
   const steps: Step[] = [];
   for (let ty0 = 0; ty0 < th; ty0 += rows) {
     const tiles = Math.min(rows, th - ty0) * tw;
@@ -295,21 +298,32 @@ function winogradSteps(
   return steps;
 }
 
+/** Options of conv2dForward. */
+export interface ConvForwardOptions {
+  /**
+   * Fuse the following ReLU: y = max(conv + b, 0) in the conv's own epilogue (direct store / Winograd output
+   * transform), saving the ReLU's dispatch and a pass over y. The ReLU's backward then reads this y (y > 0 gates).
+   */
+  relu?: boolean;
+}
+
 /**
- * y = conv(pad(x), w) + b; x [Cin,H,W], y [Cout,H,W]; pad as prepared (zeros or reflection). `scratch`: a shared
- * Winograd scratch (at least convScratchBytes); without one, the steps allocate their own.
+ * y = conv(pad(x), w) + b (or max(that, 0) with `opts.relu`); x [Cin,H,W], y [Cout,H,W]; pad as prepared (zeros or
+ * reflection). `scratch`: a shared Winograd scratch (at least convScratchBytes); without one, the steps allocate
+ * their own.
  */
-export function conv2dForward(gpu: Gpu, layer: ConvLayer, x: Tensor, y: Tensor, scratch?: ConvScratch): Step[] {
+export function conv2dForward(gpu: Gpu, layer: ConvLayer, x: Tensor, y: Tensor, scratch?: ConvScratch, opts: ConvForwardOptions = {}): Step[] {
   const hw = checkChw(x, layer.cin, 'x');
   checkChw(y, layer.cout, 'y', outputSize(layer, hw));
   checkReflect(layer.pad, layer.k, hw[0], hw[1]);
   const label = `conv_forward ${y.label}`;
-  if (isStrided(layer)) return stridedForwardSteps(gpu, layer, x, y, label);
-  if (useConvMatmul(layer, 'forward', hw[0], hw[1])) return matmulConvSteps(gpu, layer, 'forward', x, y, label);
+  const relu = opts.relu === true;
+  if (isStrided(layer)) return stridedForwardSteps(gpu, layer, x, y, label, relu);
+  if (useConvMatmul(layer, 'forward', hw[0], hw[1])) return matmulConvSteps(gpu, layer, 'forward', x, y, label, relu);
   const reflect = layer.pad === 'reflect';
   return useWinograd(gpu, layer, layer.fwd, hw[0], hw[1])
-    ? winogradSteps(gpu, layer, layer.fwd, x, y, layer.bias.buffer, reflect, label, scratch)
-    : directSteps(gpu, layer, layer.fwd, x, y, layer.bias.buffer, reflect, label);
+    ? winogradSteps(gpu, layer, layer.fwd, x, y, layer.bias.buffer, reflect, label, scratch, relu)
+    : directSteps(gpu, layer, layer.fwd, x, y, layer.bias.buffer, reflect, label, relu);
 }
 
 /**

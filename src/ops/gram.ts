@@ -5,20 +5,29 @@ import source from '../../shaders/gram.wgsl';
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { bind, fold, type KernelSpec, type Step } from '../gpu/kernel.ts';
 import { createTensor, type Tensor } from '../gpu/tensor.ts';
+import { tunedSteps, type Tunable } from '../gpu/tune.ts';
 
 const file = 'shaders/gram.wgsl';
-/** Rows per gram_partial / sym_matmul workgroup (fixed in the shader). */
+/** Rows per sym_matmul workgroup (fixed in the shader). */
 const ROWS = 8;
-/** Columns (lanes) per gram_partial workgroup: one SIMD pass on lavapipe, and the finest symmetric skipping. */
-const JW = 8;
 
-function gramPartialSpec(aligned: boolean, jw: number): KernelSpec {
+function gramPartialSpec(entry: string, aligned: boolean, jw?: number, rq?: number): KernelSpec {
   return {
-    file, source, entry: 'gram_partial', constants: { ALIGNED: aligned ? 1 : 0, JW: jw },
+    file, source, entry, constants: { ALIGNED: aligned ? 1 : 0, ...(jw ? { JW: jw } : {}), ...(rq ? { RQ: rq } : {}) },
     bindings: { gp: 'uniform', F: 'read', part: 'read_write' },
     uniforms: { N: 'u32', M: 'u32', M4: 'u32', chunk4: 'u32', njb: 'u32' },
   };
 }
+
+/** A gram_partial variant: its entry, lanes, and the rows x columns of G one workgroup owns. */
+interface GramVariant { entry: string; jw?: number; rq?: number; rows: number; cols: number }
+const VARIANTS: Record<string, GramVariant> = {
+  'quad-lanes8': { entry: 'gram_quad', jw: 8, rows: 8, cols: 32 },
+  'quad-lanes4': { entry: 'gram_quad', jw: 4, rows: 8, cols: 16 },
+  'quad4-lanes8': { entry: 'gram_quad', jw: 8, rq: 4, rows: 4, cols: 32 },
+  'rows8-lanes8': { entry: 'gram_partial', jw: 8, rows: 8, cols: 8 },
+  'tiled64': { entry: 'gram_tiled', rows: 64, cols: 64 },
+};
 export const gramReduceSpec: KernelSpec = {
   file, source, entry: 'gram_reduce', bindings: { rp: 'uniform', rpart: 'read', G: 'read_write' },
   uniforms: { N: 'u32', K: 'u32', scale: 'f32' },
@@ -43,17 +52,75 @@ function checkSquare(what: string, t: Tensor, N: number): void {
   }
 }
 
-/** Chunks the M reduction is split into: enough workgroups for every core, chunks of at least 128 vec4s, partials within the binding limit. */
-export function gramChunks(gpu: Gpu, N: number, M: number, jw = JW): { K: number; chunk4: number; njb: number } {
+/**
+ * Chunks the M reduction is split into: enough workgroups for every core, chunks of at least 128 vec4s, partials
+ * within the binding limit. `variant` sets the blocks (default: the default variant's).
+ */
+export function gramChunks(gpu: Gpu, N: number, M: number, variant = 'quad-lanes8'): { K: number; chunk4: number; njb: number } {
+  const { rows, cols } = VARIANTS[variant];
   const M4 = Math.ceil(M / 4);
-  const njb = Math.ceil(N / jw);
+  const njb = Math.ceil(N / cols);
   let pairs = 0;
-  for (let ib = 0; ib < Math.ceil(N / ROWS); ib++) for (let jb = 0; jb < njb; jb++) if ((jb + 1) * jw > ib * ROWS) pairs++;
+  for (let ib = 0; ib < Math.ceil(N / rows); ib++) for (let jb = 0; jb < njb; jb++) if ((jb + 1) * cols > ib * rows) pairs++;
   const fit = Math.floor(gpu.maxBindingBytes / (4 * N * N));
   let K = Math.max(1, Math.min(Math.ceil(M4 / 128), Math.ceil(128 / pairs), fit, 65535));
   const chunk4 = Math.ceil(M4 / K);
   K = Math.ceil(M4 / chunk4);
   return { K, chunk4, njb };
+}
+
+export interface GramDims { n: number; m: number }
+
+const pow2 = (x: number, cap: number) => Math.min(cap, 2 ** Math.ceil(Math.log2(Math.max(1, x))));
+
+/** The Gram's variants for the autotuner (src/gpu/tune.ts); the first is the deterministic default. */
+export const gramTunable: Tunable<GramDims> = {
+  name: 'gram',
+  source,
+  variants: [
+    { id: 'quad-lanes8', note: '8 rows x 32 columns per workgroup of 8, 4 columns per lane, no shared memory' },
+    { id: 'quad-lanes4', note: '8 rows x 16 columns per workgroup of 4, 4 columns per lane, no shared memory' },
+    { id: 'quad4-lanes8', note: '4 rows x 32 columns per workgroup of 8, 4 columns per lane, no shared memory' },
+    { id: 'rows8-lanes8', note: '8 rows x 8 columns per workgroup of 8, one column per lane (the kernel before tuning)' },
+    { id: 'tiled64', note: '64x64 block per 16x16 workgroup, 4x4 per thread, 16-m tiles in shared memory' },
+  ],
+  shapeClass: (d) => `n${pow2(d.n, 4096)}.m${pow2(d.m, 1 << 24)}`,
+  applies: (gpu, d, v) => {
+    const { rows, cols } = VARIANTS[v];
+    if (Math.ceil(d.n / rows) * Math.ceil(d.n / cols) > 65535 * 65535) return false;
+    if (v === 'tiled64') return gpu.limits.maxComputeInvocationsPerWorkgroup >= 256 && gpu.limits.maxComputeWorkgroupStorageSize >= 8192;
+    return true;
+  },
+  bench: (gpu, d, v) => {
+    const F = createTensor(gpu, [d.n, d.m], 'tune.F');
+    const G = createTensor(gpu, [d.n, d.n], 'tune.G');
+    const c = gpu.collect();
+    const steps = gramVariantSteps(gpu, v, F, G, 1, 'tune gram');
+    c.stop();
+    return { steps, destroy: () => { c.destroy(); F.buffer.destroy(); G.buffer.destroy(); } };
+  },
+  flops: (d) => 2 * d.n * d.n * d.m,
+  standard: [
+    { label: 'relu1_1 @256', dims: { n: 64, m: 65536 } },
+    { label: 'relu2_1 @256', dims: { n: 128, m: 16384 } },
+    { label: 'relu3_1 @256', dims: { n: 256, m: 4096 } },
+    { label: 'relu4_1 @256', dims: { n: 512, m: 1024 } },
+    { label: 'relu5_1 @256', dims: { n: 512, m: 256 } },
+  ],
+};
+
+function gramVariantSteps(gpu: Gpu, variant: string, F: Tensor, G: Tensor, scale: number, what: string): Step[] {
+  const [N, M] = featureDims(what, F);
+  const v = VARIANTS[variant];
+  const { K, chunk4, njb } = gramChunks(gpu, N, M, variant);
+  const part = createTensor(gpu, [K, N, N], `${G.label}.partials`);
+  const aligned = M % 4 === 0;
+  const [bx, bz] = fold(Math.ceil(N / v.rows) * njb); // blocks fold into x and z (y holds the chunks)
+  return [
+    bind(gpu, gramPartialSpec(v.entry, aligned, v.jw, v.rq), { F: F.buffer, part: part.buffer },
+      { N, M, M4: Math.ceil(M / 4), chunk4, njb }, [bx, K, bz], `${v.entry} ${G.label}`),
+    bind(gpu, gramReduceSpec, { rpart: part.buffer, G: G.buffer }, { N, K, scale }, Math.ceil((N * N) / 64), `gram_reduce ${G.label}`),
+  ];
 }
 
 /**
@@ -62,16 +129,7 @@ export function gramChunks(gpu: Gpu, N: number, M: number, jw = JW): { K: number
 function gramSteps(gpu: Gpu, F: Tensor, G: Tensor, scale: number, what: string): Step[] {
   const [N, M] = featureDims(what, F);
   checkSquare(what, G, N);
-  const jw = JW;
-  const { K, chunk4, njb } = gramChunks(gpu, N, M, jw);
-  const part = createTensor(gpu, [K, N, N], `${G.label}.partials`);
-  const aligned = M % 4 === 0;
-  const [bx, bz] = fold(Math.ceil(N / ROWS) * njb); // blocks fold into x and z (y holds the chunks)
-  return [
-    bind(gpu, gramPartialSpec(aligned, jw), { F: F.buffer, part: part.buffer },
-      { N, M, M4: Math.ceil(M / 4), chunk4, njb }, [bx, K, bz], `gram_partial ${G.label}`),
-    bind(gpu, gramReduceSpec, { rpart: part.buffer, G: G.buffer }, { N, K, scale }, Math.ceil((N * N) / 64), `gram_reduce ${G.label}`),
-  ];
+  return tunedSteps(gpu, gramTunable, { n: N, m: M }, (v) => gramVariantSteps(gpu, v, F, G, scale, what));
 }
 
 /** G = scale * F Fᵀ  (F [C,H,W] as [N = C, M = H*W]; G [N,N], exactly symmetric). Overwrites G. */

@@ -1,17 +1,21 @@
-// Batched row-major matmul (shaders/matmul.wgsl): the GEMM under the Winograd convolution, and a benchmark yardstick.
+// Batched row-major matmul (shaders/matmul.wgsl): the GEMM under the Winograd convolution and the style loss, and a
+// benchmark yardstick. Its variants are picked per adapter and shape by the autotuner (src/gpu/tune.ts).
 import source from '../../shaders/matmul.wgsl';
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { bind, type BufferRef, type KernelSpec, type Step } from '../gpu/kernel.ts';
 import type { Tensor } from '../gpu/tensor.ts';
+import { tunedSteps, type Tunable } from '../gpu/tune.ts';
 
 export const MATMUL_ROWS = 8; // ROWS in the shader
-export const MATMUL_COLS = 64; // 16 threads x vec4
+/** Columns of one matmul workgroup in the default variant (16 threads x vec4); the style loss checks its grid with it. */
+export const MATMUL_COLS = 64;
 
 export const matmulSpec: KernelSpec = {
   file: 'shaders/matmul.wgsl', source, entry: 'matmul',
   bindings: { mp: 'uniform', mm_a: 'read', mm_b: 'read', mm_c: 'read_write' },
   uniforms: { m: 'u32', n: 'u32', k: 'u32', stride_a: 'u32', stride_b: 'u32', stride_c: 'u32' },
 };
+export const matmulTiledSpec: KernelSpec = { ...matmulSpec, entry: 'matmul_tiled' };
 
 export interface MatmulDims {
   m: number; n: number; k: number;
@@ -19,15 +23,78 @@ export interface MatmulDims {
   batch?: number;
 }
 
-/** Binds C[b] = A[b] B[b] on raw buffers (row-major; K and N multiples of 4). */
-export function bindMatmul(gpu: Gpu, a: BufferRef, b: BufferRef, c: BufferRef, d: MatmulDims, label = 'matmul'): Step {
+/** How a variant runs: which entry, its constants, and the rows x columns of C one workgroup owns. */
+interface MatmulVariant { spec: KernelSpec; rows: number; cols: number }
+const VARIANTS: Record<string, MatmulVariant> = {
+  'rows8-wg16': { spec: { ...matmulSpec, constants: { WG: 16 } }, rows: MATMUL_ROWS, cols: 64 },
+  'rows8-wg32': { spec: { ...matmulSpec, constants: { WG: 32 } }, rows: MATMUL_ROWS, cols: 128 },
+  'rows8-wg64': { spec: { ...matmulSpec, constants: { WG: 64 } }, rows: MATMUL_ROWS, cols: 256 },
+  'tiled64': { spec: matmulTiledSpec, rows: 64, cols: 64 },
+};
+
+const pow2 = (x: number, cap: number) => Math.min(cap, 2 ** Math.ceil(Math.log2(Math.max(1, x))));
+
+function bench(gpu: Gpu, d: MatmulDims, variant: string): { steps: Step[]; destroy(): void } {
   const batch = d.batch ?? 1;
+  const mk = (n: number, label: string) => gpu.device.createBuffer({ label, size: Math.max(16, n * 4), usage: GPUBufferUsage.STORAGE });
+  const a = mk(batch * d.m * d.k, 'tune.a'), b = mk(batch * d.k * d.n, 'tune.b'), c = mk(batch * d.m * d.n, 'tune.c');
+  return {
+    steps: [bindVariant(gpu, variant, a, b, c, d, 'tune matmul')],
+    destroy: () => { a.destroy(); b.destroy(); c.destroy(); },
+  };
+}
+
+/** The matmul's variants for the autotuner; the first, lavapipe's blocking, is the deterministic default. */
+export const matmulTunable: Tunable<MatmulDims> = {
+  name: 'matmul',
+  source,
+  variants: [
+    { id: 'rows8-wg16', note: '8 rows x 64 columns per workgroup of 16, no shared memory' },
+    { id: 'rows8-wg32', note: '8 rows x 128 columns per workgroup of 32, no shared memory' },
+    { id: 'rows8-wg64', note: '8 rows x 256 columns per workgroup of 64, no shared memory' },
+    { id: 'tiled64', note: '64x64 block per 16x16 workgroup, 4x4 per thread, 16-k tiles in shared memory' },
+  ],
+  shapeClass: (d) => `m${pow2(d.m, 65536)}.n${pow2(d.n, 65536)}.k${pow2(d.k, 4096)}.b${pow2(d.batch ?? 1, 64)}`,
+  applies: (gpu, d, v) => {
+    if (Math.ceil(d.m / VARIANTS[v].rows) > 65535) return false;
+    if (v === 'tiled64') return gpu.limits.maxComputeInvocationsPerWorkgroup >= 256 && gpu.limits.maxComputeWorkgroupStorageSize >= 8192;
+    return (VARIANTS[v].spec.constants?.WG ?? 0) <= gpu.limits.maxComputeInvocationsPerWorkgroup;
+  },
+  bench,
+  flops: (d) => 2 * d.m * d.n * d.k * (d.batch ?? 1),
+  standard: [
+    { label: 'plain 1024', dims: { m: 1024, n: 1024, k: 1024 } },
+    // The Winograd GEMMs of VGG19 at 256x256: 36 products [tiles, Cin] x [Cin, Cout].
+    { label: 'wino conv1_2 @256', dims: { m: 4096, n: 64, k: 64, batch: 36 } },
+    { label: 'wino conv2_1 @128', dims: { m: 1024, n: 128, k: 64, batch: 36 } },
+    { label: 'wino conv2_2 @128', dims: { m: 1024, n: 128, k: 128, batch: 36 } },
+    { label: 'wino conv3_x @64', dims: { m: 256, n: 256, k: 256, batch: 36 } },
+    { label: 'wino conv4_x @32', dims: { m: 64, n: 512, k: 512, batch: 36 } },
+    { label: 'wino conv5_x @16', dims: { m: 16, n: 512, k: 512, batch: 36 } },
+    // The style loss's D F products, [N, N] x [N, M].
+    { label: 'style DF relu1_1 @256', dims: { m: 64, n: 65536, k: 64 } },
+    { label: 'style DF relu3_1 @256', dims: { m: 256, n: 4096, k: 256 } },
+  ],
+};
+
+function bindVariant(gpu: Gpu, variant: string, a: BufferRef, b: BufferRef, c: BufferRef, d: MatmulDims, label: string): Step {
+  const v = VARIANTS[variant];
+  const batch = d.batch ?? 1;
+  return bind(gpu, v.spec, { mm_a: a, mm_b: b, mm_c: c },
+    { m: d.m, n: d.n, k: d.k, stride_a: d.m * d.k, stride_b: d.k * d.n, stride_c: d.m * d.n },
+    [Math.ceil(d.n / v.cols), Math.ceil(d.m / v.rows), batch], label);
+}
+
+/** Largest N whose column grid stays within 65,535 workgroups in x for every variant (MATMUL_COLS is the narrowest). */
+export const MATMUL_MAX_N = 65535 * MATMUL_COLS;
+
+/** Binds C[b] = A[b] B[b] on raw buffers (row-major; K and N multiples of 4), in the variant tuned for this shape. */
+export function bindMatmul(gpu: Gpu, a: BufferRef, b: BufferRef, c: BufferRef, d: MatmulDims, label = 'matmul'): Step {
   if (d.k % 4 !== 0 || d.n % 4 !== 0 || d.m < 1 || d.k < 4 || d.n < 4) {
     throw new PainterlyError(`${label}: matmul needs K and N multiples of 4 and M >= 1, got M ${d.m} N ${d.n} K ${d.k}`);
   }
-  return bind(gpu, matmulSpec, { mm_a: a, mm_b: b, mm_c: c },
-    { m: d.m, n: d.n, k: d.k, stride_a: d.m * d.k, stride_b: d.k * d.n, stride_c: d.m * d.n },
-    [Math.ceil(d.n / MATMUL_COLS), Math.ceil(d.m / MATMUL_ROWS), batch], label);
+  if (d.n > MATMUL_MAX_N) throw new PainterlyError(`${label}: matmul supports N up to ${MATMUL_MAX_N}, got ${d.n}`);
+  return tunedSteps(gpu, matmulTunable, d, (v) => [bindVariant(gpu, v, a, b, c, d, label)])[0];
 }
 
 /** c = a b for tensors a [M,K], b [K,N], c [M,N] (K and N multiples of 4). */

@@ -6,6 +6,7 @@
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { encodeSteps, type Step } from '../gpu/kernel.ts';
 import { createTensor, destroyTensors, readBuffers, type Tensor } from '../gpu/tensor.ts';
+import { settleTuning } from '../gpu/tune.ts';
 import { backwardInto, deepest, forwardFrom, planNetwork, type BackwardProgram, type Network, type NetPlan } from '../nets/executor.ts';
 import type { NetDescription } from '../nets/describe.ts';
 import type { Pooling } from '../nets/vgg19.ts';
@@ -195,6 +196,8 @@ export class GatysObjective {
 
   /** f(x), with ∇f written into grad: one submit, one readback of the loss terms. */
   async evaluate(x: Tensor, grad: Tensor): Promise<number> {
+    this.programFor(x, grad);
+    await settleTuning(this.gpu); // first evaluation: time the kernel variants of shapes not tuned yet (mode 'on')
     const enc = this.gpu.device.createCommandEncoder({ label: 'evaluate' });
     this.encode(enc, x, grad);
     this.gpu.device.queue.submit([enc.finish()]);

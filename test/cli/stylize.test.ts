@@ -180,6 +180,16 @@ test('painterly info shows the adapter, its limits and the weight cache', async 
   assert.match(r.out, /adapter: /);
   assert.match(r.out, /maxStorageBufferBindingSize\s+\d+/);
   assert.match(r.out, /weights cache: /);
+  assert.match(r.out, /kernel variants \(tuning (off|cached|on); .*tuning\.json\):/);
+});
+
+test('painterly tune refuses an unknown kernel or argument in one line', async () => {
+  const bad = await cli('tune', '--kernel', 'frob');
+  assert.is(bad.code, 1);
+  assert.match(bad.err, /^painterly: --kernel: expected one of matmul, gram, got "frob"$/);
+  const unknown = await cli('tune', '--fast');
+  assert.is(unknown.code, 1);
+  assert.match(unknown.err, /tune: unknown argument "--fast"/);
 });
 
 test('--help documents every option with its default', async () => {

@@ -11,6 +11,7 @@ import {
 import { matmulConvSteps, stridedForwardSteps } from '../../src/ops/conv_strided.ts';
 import { bindMatmul, matmul } from '../../src/ops/matmul.ts';
 import * as ref from '../../src/reference/conv2d.ts';
+import { reluForward as reluRef } from '../../src/reference/relu.ts';
 import { t64 } from '../../src/reference/tensor.ts';
 import { assertClose, checkGradient, nextSeed, randArray, testGpu } from '../helpers.ts';
 
@@ -419,6 +420,46 @@ function matmul64(a: Float64Array, b: Float64Array, m: number, n: number, k: num
     for (let j = 0; j < n; j++) c[i * n + j] += av * b[l * n + j];
   }
   return c;
+}
+
+// The fused ReLU epilogue (conv2dForward's relu option) against the reference conv then ReLU: both algorithms, zero
+// and reflection padding, W % 4 == 0 (vec4 stores) and not (scalar stores), partial Winograd tiles, K = 1 and 5.
+const reluCases: [Case, ConvAlgorithm, string][] = [
+  [{ cin: 3, cout: 5, h: 7, w: 9, k: 3 }, 'auto', 'direct'],
+  [{ cin: 3, cout: 6, h: 5, w: 8, k: 3, pad: 'reflect' }, 'auto', 'direct'],
+  [{ cin: 2, cout: 3, h: 6, w: 5, k: 1 }, 'auto', 'direct'],
+  [{ cin: 3, cout: 4, h: 7, w: 12, k: 5, pad: 'reflect' }, 'auto', 'direct'],
+  [{ cin: 8, cout: 12, h: 13, w: 17, k: 3 }, 'winograd', 'winograd'],
+  [{ cin: 16, cout: 20, h: 12, w: 16, k: 3, pad: 'reflect' }, 'winograd', 'winograd'],
+  [{ cin: 16, cout: 16, h: 9, w: 8, k: 3 }, 'auto', 'winograd'],
+];
+for (const [c, algorithm, expect] of reluCases) {
+  test(`fused ReLU: ${expect} ${c.cin}->${c.cout} ${c.h}x${c.w} K${c.k} ${c.pad ?? 'zeros'} matches conv then ReLU (float64)`, async () => {
+    const gpu = await testGpu();
+    const { cin, cout, h, w, k } = c;
+    const pad = c.pad ?? 'zeros';
+    const x = t64([cin, h, w], randArray(cin * h * w, nextSeed()));
+    const wt = t64([cout, cin, k, k], randArray(cout * cin * k * k, nextSeed(), -0.5, 0.5));
+    const b = t64([cout], randArray(cout, nextSeed()));
+    const gx = uploadTensor(gpu, x.data, x.shape, 'x');
+    const gw = uploadTensor(gpu, wt.data, wt.shape, 'w');
+    const gb = uploadTensor(gpu, b.data, b.shape, 'b');
+    const gy = createTensor(gpu, [cout, h, w], 'y');
+    const gplain = createTensor(gpu, [cout, h, w], 'y.plain');
+    poison(gpu, gy); poison(gpu, gplain);
+    const layer = prepareConv(gpu, gw, gb, { algorithm, pad });
+    assert.is(convAlgorithmFor(gpu, layer, h, w).forward, expect, 'algorithm');
+    run(gpu, [...conv2dForward(gpu, layer, gx, gy, undefined, { relu: true }), ...conv2dForward(gpu, layer, gx, gplain)]);
+    const want = reluRef(ref.conv2dForward(x, wt, b, pad)).data;
+    assert.ok(want.some((v) => v === 0) && want.some((v) => v > 0), 'both sides of the ReLU are exercised');
+    const got = await readTensor(gpu, gy);
+    assertClose(got, want, expect === 'winograd' ? RTOL_WINO : RTOL_DIRECT, `fused relu ${expect} [${cin}->${cout} ${h}x${w} K${k} ${pad}]`);
+    const plain = await readTensor(gpu, gplain);
+    for (let i = 0; i < got.length; i++) {
+      if (got[i] !== Math.max(plain[i], 0)) assert.unreachable(`element ${i}: fused ${got[i]} != max(unfused ${plain[i]}, 0)`);
+    }
+    for (const t of [gx, gw, gb, gy, gplain]) t.buffer.destroy();
+  });
 }
 
 test('matmul matches float64 (odd M, N past the 64-column block, batched)', async () => {

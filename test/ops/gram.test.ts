@@ -3,7 +3,8 @@ import * as assert from 'uvu/assert';
 import { PainterlyError } from '../../src/gpu/device.ts';
 import { run } from '../../src/gpu/kernel.ts';
 import { createTensor, poison, readTensor, uploadTensor } from '../../src/gpu/tensor.ts';
-import { gram, gramBackward, gramChunks } from '../../src/ops/gram.ts';
+import { gram, gramBackward, gramChunks, gramTunable } from '../../src/ops/gram.ts';
+import { chooseVariant, fixVariant } from '../../src/gpu/tune.ts';
 import * as ref from '../../src/reference/gram.ts';
 import { t64 } from '../../src/reference/tensor.ts';
 import { assertClose, assertTensorClose, checkGradient, nextSeed, randArray, testGpu } from '../helpers.ts';
@@ -33,6 +34,35 @@ for (const shape of shapes) {
       if (G[i * N + j] !== G[j * N + i]) assert.unreachable(`gram [${shape}]: G[${i},${j}] != G[${j},${i}]`);
     }
     await assertTensorClose(gpu, gdF, ref.gramBackward(F, dG).data, 1e-5, `gramBackward [${shape}]`);
+  });
+}
+
+// Every variant (the autotuner may pick any) at shapes past its blocks: 8/4-row, 8..64-column and 64x64 tiles,
+// unaligned M, several chunks.
+for (const v of gramTunable.variants) {
+  test(`gram variant ${v.id} matches float64 (poisoned G, past its blocks, unaligned M, chunks)`, async () => {
+    const gpu = await testGpu();
+    fixVariant(gpu, 'gram', v.id);
+    try {
+      for (const shape of [[1, 1, 1], [9, 3, 7], [17, 37, 29], [70, 9, 37], [130, 4, 12], [33, 100, 100]]) {
+        const [N] = shape;
+        const M = shape[1] * shape[2];
+        assert.is(chooseVariant(gpu, gramTunable, { n: N, m: M }), v.id);
+        const F = t64(shape, randArray(N * M, nextSeed(), -1, 2));
+        const gF = uploadTensor(gpu, F.data, shape, 'F');
+        const gG = createTensor(gpu, [N, N], 'G');
+        poison(gpu, gG);
+        run(gpu, gram(gpu, gF, gG, 1 / M));
+        const G = await readTensor(gpu, gG);
+        assertClose(G, ref.gram(F, 1 / M).data, 1e-5, `gram ${v.id} [${shape}]`);
+        for (let i = 0; i < N; i++) for (let j = 0; j < i; j++) {
+          if (G[i * N + j] !== G[j * N + i]) assert.unreachable(`gram ${v.id} [${shape}]: G[${i},${j}] != G[${j},${i}]`);
+        }
+        gF.buffer.destroy(); gG.buffer.destroy();
+      }
+    } finally {
+      fixVariant(gpu, 'gram', undefined);
+    }
   });
 }
 

@@ -1,0 +1,59 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { run } from '../../src/gpu/kernel.ts';
+import { createTensor, poison, readTensor, uploadTensor } from '../../src/gpu/tensor.ts';
+import { chooseVariant, fixVariant } from '../../src/gpu/tune.ts';
+import { bindMatmul, matmulTunable } from '../../src/ops/matmul.ts';
+import { assertClose, nextSeed, randArray, testGpu } from '../helpers.ts';
+
+const test = suite('matmul variants');
+
+function matmul64(a: ArrayLike<number>, b: ArrayLike<number>, m: number, n: number, k: number): Float64Array {
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) {
+    const av = a[i * k + p];
+    for (let j = 0; j < n; j++) c[i * n + j] += av * b[p * n + j];
+  }
+  return c;
+}
+
+// Odd M (past the 8- and 64-row blocks), N past the 64/128/256-column blocks and not a multiple of them, K not a
+// multiple of the 16-k shared-memory step, batches.
+const shapes: [number, number, number, number][] = [
+  [1, 4, 4, 1], [13, 68, 12, 1], [67, 132, 36, 1], [9, 260, 20, 3], [130, 8, 68, 2], [3, 516, 4, 1],
+];
+
+for (const v of matmulTunable.variants) {
+  test(`${v.id} matches float64 (odd M, N past blocks, K past 16-steps, batched)`, async () => {
+    const gpu = await testGpu();
+    fixVariant(gpu, 'matmul', v.id);
+    try {
+      for (const [m, n, k, batch] of shapes) {
+        assert.is(chooseVariant(gpu, matmulTunable, { m, n, k, batch }), v.id);
+        const a = randArray(batch * m * k, nextSeed());
+        const b = randArray(batch * k * n, nextSeed());
+        const ga = uploadTensor(gpu, a, [batch, m, k], 'a');
+        const gb = uploadTensor(gpu, b, [batch, k, n], 'b');
+        const gc = createTensor(gpu, [batch, m, n], 'c');
+        poison(gpu, gc);
+        run(gpu, [bindMatmul(gpu, ga.buffer, gb.buffer, gc.buffer, { m, n, k, batch })]);
+        const got = await readTensor(gpu, gc);
+        for (let i = 0; i < batch; i++) {
+          assertClose(got.subarray(i * m * n, (i + 1) * m * n),
+            matmul64(a.subarray(i * m * k, (i + 1) * m * k), b.subarray(i * k * n, (i + 1) * k * n), m, n, k), 1e-5,
+            `${v.id} ${m}x${n}x${k} batch ${i}/${batch}`);
+        }
+        for (const t of [ga, gb, gc]) t.buffer.destroy();
+      }
+    } finally {
+      fixVariant(gpu, 'matmul', undefined);
+    }
+  });
+}
+
+test('without tuning the default variant runs', async () => {
+  const gpu = await testGpu();
+  assert.is(chooseVariant(gpu, matmulTunable, { m: 64, n: 64, k: 64 }), matmulTunable.variants[0].id);
+});
+
+test.run();
