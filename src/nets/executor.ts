@@ -377,13 +377,24 @@ export function planNetwork(gpu: Gpu, net: Network, o: PlanOptions): NetPlan {
   bytes += convScratch.v.size + convScratch.m.size;
 
   const readers = consumersOf(nodes);
+  // A conv whose only reader is the ReLU right after it (and not tapped) writes max(conv, 0) straight into the ReLU's
+  // output: one dispatch and one pass over the tensor fewer; the ReLU's backward reads that output as before.
+  const fused = new Map<string, Node>(); // relu -> the conv it absorbs
+  nodes.forEach((n, i) => {
+    const next = nodes[i + 1];
+    if (i > 0 && n.spec.op === 'conv' && next?.spec.op === 'relu' && next.inputs[0] === n.name &&
+      readers.get(n.name)!.length === 1 && !tapNames.has(n.name)) fused.set(next.name, n);
+  });
+  const absorbed = new Set([...fused.values()].map((c) => c.name));
   const lastRead = new Map<string, number>();
   nodes.forEach((n, i) => n.inputs.forEach((x) => lastRead.set(x, i)));
+  nodes.forEach((n, i) => fused.get(n.name)?.inputs.forEach((x) => lastRead.set(x, Math.max(lastRead.get(x)!, i))));
   const acts = new Map<string, Tensor>();
   const outs = new Map<string, Tensor>();
   const slotOf = new Map<string, number>();
   const forward: Step[] = [];
   nodes.forEach((n, i) => {
+    if (absorbed.has(n.name)) return; // computed by its ReLU's step
     const shape = shapes.get(n.name)!;
     const keep = tapNames.has(n.name) || (o.backward && backwardReadsOutput(n.spec));
     let out: Tensor;
@@ -403,11 +414,16 @@ export function planNetwork(gpu: Gpu, net: Network, o: PlanOptions): NetPlan {
     }
     for (const t of tapNames.get(n.name) ?? []) acts.set(t, out);
     if (keep) acts.set(n.name, out);
-    if (i > 0) forward.push(...layerForward(gpu, net, n.spec, n.inputs.map((x) => outs.get(x)!), out, pooling, convScratch, argmax.get(n.name)));
+    const conv = fused.get(n.name);
+    if (conv) {
+      forward.push(...conv2dForward(gpu, net.convs.get(conv.name)!, outs.get(conv.inputs[0])!, out, convScratch, { relu: true }));
+    } else if (i > 0) {
+      forward.push(...layerForward(gpu, net, n.spec, n.inputs.map((x) => outs.get(x)!), out, pooling, convScratch, argmax.get(n.name)));
+    }
     outs.set(n.name, out);
     // Give back the slots of inputs read for the last time here (after the output took its own, so never aliased),
     // and of outputs nothing reads.
-    for (const x of new Set([...n.inputs, ...(readers.get(n.name)!.length ? [] : [n.name])])) {
+    for (const x of new Set([...n.inputs, ...(conv?.inputs ?? []), ...(readers.get(n.name)!.length ? [] : [n.name])])) {
       if (slotOf.has(x) && (lastRead.get(x) ?? i) <= i) pool.give(slotOf.get(x)!);
     }
   });
