@@ -11,6 +11,7 @@ import type { NetDescription } from '../nets/describe.ts';
 import type { Pooling } from '../nets/vgg19.ts';
 import { contentLoss, createScalars, styleLoss, tvLoss } from '../ops/loss.ts';
 import { mattingGuide, mattingSteps, type MattingGuide, type MattingSteps } from '../ops/matting.ts';
+import { maskedScratch, maskedStyleLoss, regionWeight, type MaskedRegion } from '../ops/mask.ts';
 
 /** The first feature layer of a network (what a plan computes when no loss taps anything). */
 export function firstFeature(desc: NetDescription): string {
@@ -55,9 +56,21 @@ export interface Targets {
   content: Map<string, Tensor>;
   /** Target Gram A per style layer (blended and size-scaled by the caller). */
   style: Map<string, Tensor>;
+  /**
+   * Semantic masks (Luan et al. 2017; ops/mask.ts, targets.ts maskedStyleTargets): per style layer, its matched
+   * regions; such a layer's style term is Σ_r E_r over them instead of E_l.
+   */
+  masked?: Map<string, MaskedRegion[]>;
 }
 
-interface Slot { kind: 'content' | 'style' | 'tv' | 'matting'; layer: string; weight: number }
+interface Slot { kind: 'content' | 'style' | 'tv' | 'matting'; layer: string; weight: number; region?: MaskedRegion }
+
+/** A style layer's loss slots: one, or with semantic masks one per matched region (weighted so that it reports w·E_r). */
+function styleSlots(layer: string, weight: number, masked: Targets['masked']): Slot[] {
+  const regions = masked?.get(layer);
+  if (!regions) return [{ kind: 'style', layer, weight }];
+  return regions.map((region) => ({ kind: 'style', layer, weight: regionWeight(weight, region), region }));
+}
 
 interface Program { x: GPUBuffer; grad: GPUBuffer; clears: GPUBuffer[]; steps: Step[]; forwardSteps: number }
 
@@ -88,7 +101,7 @@ export class GatysObjective {
     const pixels = h * w;
     this.slots = [
       ...contentLayers.map((layer) => ({ kind: 'content' as const, layer, weight: cfg.contentWeight })),
-      ...styleLayers.map((layer) => ({ kind: 'style' as const, layer, weight: cfg.styleWeight * cfg.styleLayerWeights[cfg.styleLayers.indexOf(layer)] })),
+      ...styleLayers.flatMap((layer) => styleSlots(layer, cfg.styleWeight * cfg.styleLayerWeights[cfg.styleLayers.indexOf(layer)], targets.masked)),
       ...(cfg.tvWeight !== 0 ? [{ kind: 'tv' as const, layer: 'image', weight: cfg.tvWeight / (cfg.normalization === 'scale-free' ? pixels : 1) }] : []),
     ];
     const taps = [...contentLayers, ...styleLayers];
@@ -109,10 +122,12 @@ export class GatysObjective {
     let steps = this.lossSteps.get(layer);
     if (steps) return steps;
     steps = [];
+    let scratch: ReturnType<typeof maskedScratch> | undefined;
     this.slots.forEach((s, slot) => {
       if (s.layer !== layer) return;
       const common = { grad, weight: s.weight, scalars: this.scalars, slot };
       if (s.kind === 'content') steps!.push(...contentLoss(this.gpu, { F: act, P: this.targets.content.get(layer)!, ...common }).steps);
+      else if (s.kind === 'style' && s.region) steps!.push(...maskedStyleLoss(this.gpu, { F: act, region: s.region, ...common, ...(scratch ??= maskedScratch(this.gpu, act)) }));
       else if (s.kind === 'style') steps!.push(...styleLoss(this.gpu, { F: act, A: this.targets.style.get(layer)!, ...common }).steps);
     });
     this.lossSteps.set(layer, steps);
