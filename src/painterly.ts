@@ -96,7 +96,7 @@ export class Painterly {
 
   /** Runs style transfer with fully resolved settings (see options.ts for user-facing options and defaults). */
   async run(
-    images: { content: ImageInput; styles: ImageInput[]; init?: ImageInput }, settings: EngineSettings, weights: string,
+    images: { content: ImageInput; styles: ImageInput[]; init?: ImageInput; contentMask?: ImageInput; styleMask?: ImageInput }, settings: EngineSettings, weights: string,
     hooks: PainterlyHooks = {}, backbone: BackboneName = 'vgg19',
   ): Promise<PainterlyResult> {
     this.gpu.checkAlive();
@@ -108,7 +108,9 @@ export class Painterly {
     const content = await this.image(images.content, 'content');
     const styles = await Promise.all(images.styles.map((s, i) => this.image(s, `style ${i + 1}`)));
     const init = images.init !== undefined ? await this.image(images.init, 'init') : undefined;
-    const r = await stylizeImages(this.gpu, net, { content, styles, init }, settings, hooks);
+    const contentMask = images.contentMask !== undefined ? await this.image(images.contentMask, 'contentMask') : undefined;
+    const styleMask = images.styleMask !== undefined ? await this.image(images.styleMask, 'styleMask') : undefined;
+    const r = await stylizeImages(this.gpu, net, { content, styles, init, contentMask, styleMask }, settings, hooks);
     return { ...r, rgba: toRgba(r.image), width: r.image.width, height: r.image.height, weights: net.source };
   }
 
@@ -125,7 +127,8 @@ export class Painterly {
   async stylizeResolved(o: StylizeOptions, hooks: PainterlyHooks = {}): Promise<PainterlyResult> {
     if (o.method !== 'gatys') return this.smoothed(o, await this.stylizeFeedForward(o, hooks));
     const init = typeof o.init === 'string' && ['noise', 'content', 'style'].includes(o.init) ? undefined : o.init;
-    return this.smoothed(o, await this.run({ content: o.content, styles: o.style, init }, engineSettings(o), o.weights, hooks, o.backbone));
+    const masks = { contentMask: o.contentMask, styleMask: o.styleMask };
+    return this.smoothed(o, await this.run({ content: o.content, styles: o.style, init, ...masks }, engineSettings(o), o.weights, hooks, o.backbone));
   }
 
   /** With o.smooth: the result through the guided filter guided by the content photo (photoreal.ts). */

@@ -11,6 +11,7 @@ import {
 } from '../src/browser.ts';
 import { noiseImage } from '../src/style/engine.ts';
 import { DEFAULT_ALPHA, DEFAULT_LR, type OptimizerName } from '../src/style/options.ts';
+import { DEFAULT_SMOOTH_EPS, DEFAULT_SMOOTH_RADIUS, PHOTOREAL_MATTING_PER_TV, smoothImage } from '../src/style/photoreal.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const num = (id: string) => Number($<HTMLInputElement>(id).value);
@@ -31,6 +32,8 @@ type FFMethod = 'wct' | 'adain';
 const page = {
   state: 'loading' as State,
   images: {} as Partial<Record<'content' | 'style', RgbImage>>,
+  /** Semantic masks (Gatys), chosen with the two mask pickers. */
+  masks: {} as Partial<Record<'content' | 'style', RgbImage>>,
   evaluations: [] as EvaluationRecord[],
   progress: undefined as ProgressInfo | undefined,
   result: undefined as PainterlyResult | undefined,
@@ -192,6 +195,59 @@ function plotLoss(total: number): void {
   $('loss-min').textContent = (10 ** lo).toExponential(2);
 }
 
+// ---- photorealistic options --------------------------------------------------------------------------------
+
+/** Smoothing (any method): undefined when off. */
+function smoothing(): { radius: number; eps: number } | undefined {
+  if (!$<HTMLInputElement>('smooth').checked) return undefined;
+  return { radius: num('smooth-radius'), eps: num('smooth-eps') };
+}
+
+/** The Gatys run's photorealism options, as the library names them (it checks the values). */
+function photorealOptions(): Record<string, unknown> {
+  const s = smoothing();
+  const o: Record<string, unknown> = s ? { smooth: true, smoothRadius: s.radius, smoothEps: s.eps } : {};
+  if ($<HTMLInputElement>('photorealistic').checked) o.photorealistic = true;
+  const mw = val('matting-weight').trim();
+  if (mw) o.mattingWeight = Number(mw);
+  if (page.masks.content || page.masks.style) Object.assign(o, { contentMask: page.masks.content, styleMask: page.masks.style });
+  return o;
+}
+
+/** With smoothing on, a feed-forward result through the guided filter guided by the content (as the library does). */
+async function smoothFF(out: RgbImage, content: RgbImage): Promise<RgbImage> {
+  const s = smoothing();
+  return s ? smoothImage(painterly!.gpu, content, out, s.radius, s.eps) : out;
+}
+
+function wirePhotoreal(): void {
+  $<HTMLInputElement>('smooth-radius').value = String(DEFAULT_SMOOTH_RADIUS);
+  $<HTMLInputElement>('smooth-eps').value = String(DEFAULT_SMOOTH_EPS);
+  $<HTMLInputElement>('matting-weight').placeholder = `default: ${PHOTOREAL_MATTING_PER_TV} × the default TV weight with the regulariser on, else 0`;
+  // The regulariser starts from the content (the library's default with it on; the page passes init explicitly).
+  $<HTMLInputElement>('photorealistic').onchange = (e) => { if ((e.target as HTMLInputElement).checked) $<HTMLSelectElement>('init').value = 'content'; };
+  const meta = () => {
+    const { content, style } = page.masks;
+    $('mask-meta').textContent = !content && !style ? 'No masks: one style for the whole image.' :
+      `content mask ${content ? `${content.width}×${content.height}` : 'missing'}, style mask ${style ? `${style.width}×${style.height}` : 'missing'}` +
+      (!content || !style ? ' (both are needed)' : ': each colour of the content gets the style of the same colour');
+  };
+  for (const role of ['content', 'style'] as const) {
+    const input = $<HTMLInputElement>(`${role}-mask-file`);
+    input.onchange = async () => {
+      const f = input.files?.[0];
+      if (!f) { delete page.masks[role]; meta(); return; }
+      try {
+        page.masks[role] = await decodeBlob(f, f.name);
+      } catch (e) {
+        delete page.masks[role];
+        log(`${role} mask: ${(e as Error).message}`);
+      }
+      meta();
+    };
+  }
+}
+
 // ---- a run --------------------------------------------------------------------------------------------------
 
 const fmtTime = (s: number) => (!Number.isFinite(s) ? '–' : s < 90 ? `${s.toFixed(0)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`);
@@ -261,7 +317,7 @@ async function start(): Promise<void> {
       content, style, size, iters: num('iters'), optimizer, ...(lrText ? { lr: Number(lrText) } : { lr: DEFAULT_LR[optimizer] }),
       styleWeight: num('style-weight'), contentWeight: num('content-weight'), tvWeight: num('tv-weight'),
       pooling: val('pooling') as 'avg' | 'max', preserveColors: val('preserve-colors') as 'none' | 'luminance' | 'histogram',
-      init, seed, weights, saveEvery: previewEvery,
+      init, seed, weights, saveEvery: previewEvery, ...photorealOptions(),
       signal: controller.signal,
       onMessage: log,
       onEvaluation: (e) => {
@@ -369,11 +425,14 @@ function parseLevels(spec: FeedForwardModelSpec, m: FFMethod): number[] {
 
 const alphaValue = () => num('alpha');
 
-/** Clamped (and, with "luminance only", the content's luminance put back), drawn, and kept for Download. */
-function showFeedForward(out: RgbImage, content: RgbImage, luminance: boolean, source: string, seconds: number): void {
+/**
+ * Clamped (and, with "luminance only", the content's luminance put back; with smoothing, through the guided filter),
+ * drawn, and kept for Download.
+ */
+async function showFeedForward(out: RgbImage, content: RgbImage, luminance: boolean, source: string, seconds: number): Promise<void> {
   if (luminance) out = transferLuminance(out, content);
   const data = out.data.map((v) => Math.min(1, Math.max(0, v)));
-  const img = { width: out.width, height: out.height, data };
+  const img = await smoothFF({ width: out.width, height: out.height, data }, content);
   draw($<HTMLCanvasElement>('preview'), img);
   page.result = {
     image: img, terms: undefined, iterations: 0, stopped: 'done', seconds,
@@ -414,9 +473,9 @@ async function startFeedForward(m: FFMethod): Promise<void> {
     const t1 = performance.now();
     const alpha = alphaValue();
     const out = await session.stylize(c, alpha, contentKey);
-    const secs = (performance.now() - t0) / 1000;
     shown = { session, content: c, contentKey, method: m, levels, luminance: pc === 'luminance' };
-    showFeedForward(out, c, pc === 'luminance', session.model.source, secs);
+    await showFeedForward(out, c, pc === 'luminance', session.model.source, (performance.now() - t0) / 1000);
+    const secs = (performance.now() - t0) / 1000;
     Object.assign(page.ff, {
       method: m, levels, model: session.model.source, ms: secs * 1000, styleMs: t1 - t0, alpha,
       alphaMode: levels.length === 1 ? 'cached features' : 'chain',
@@ -451,8 +510,8 @@ async function onAlpha(): Promise<void> {
       alphaPending = undefined;
       const t0 = performance.now();
       const out = await shown.session.stylize(shown.content, a, shown.contentKey);
+      await showFeedForward(out, shown.content, shown.luminance, shown.session.model.source, (performance.now() - t0) / 1000);
       const secs = (performance.now() - t0) / 1000;
-      showFeedForward(out, shown.content, shown.luminance, shown.session.model.source, secs);
       page.ff.alpha = a;
       page.ff.ms = secs * 1000;
       page.ff.alphaRuns++;
@@ -511,7 +570,7 @@ async function startWebcam(): Promise<void> {
       const frame = fromRgba(ctx.getImageData(0, 0, w, h).data, w, h);
       const out = await session.stylize(frame, alphaValue());
       if (cam.stop) break;
-      showFeedForward(out, frame, val('preserve-colors') === 'luminance', session.model.source, 0);
+      await showFeedForward(out, frame, val('preserve-colors') === 'luminance', session.model.source, 0);
       page.ff.webcamFrames++;
       page.ff.webcamFps = page.ff.webcamFrames / ((performance.now() - t0) / 1000);
       showStats(undefined, `Webcam: ${NAMES[m]}, levels ${levels.join(',')} at ${w}×${h}, ${page.ff.webcamFps.toFixed(1)} frames/s ` +
@@ -583,6 +642,7 @@ async function main(): Promise<void> {
     log('stopping after the current iteration…');
   };
   wireFeedForward();
+  wirePhotoreal();
   $('download').onclick = download;
   $<HTMLInputElement>('weights-file').onchange = () => {
     (document.querySelector('input[name=weights][value=file]') as HTMLInputElement).checked = true;

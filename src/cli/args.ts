@@ -64,6 +64,8 @@ export const STYLIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--smooth-radius', key: 'smoothRadius', kind: 'number', arg: 'R', help: 'with --smooth: guided-filter window radius at a 512 px output, scaled with the size', def: String(DEFAULT_SMOOTH_RADIUS) },
   { flag: '--smooth-eps', key: 'smoothEps', kind: 'number', arg: 'E', help: 'with --smooth: guided-filter regulariser (larger: smoother, fewer edges kept)', def: String(DEFAULT_SMOOTH_EPS) },
   { flag: '--matting-weight', key: 'mattingWeight', kind: 'number', arg: 'L', help: 'gatys: weight of the matting-Laplacian photorealism term (Luan et al. 2017) on the content photo; 0 = off', def: `0; ${PHOTOREAL_MATTING_PER_TV} x the default TV weight with --photorealistic` },
+  { flag: '--content-mask', key: 'contentMask', kind: 'string', arg: 'FILE', help: 'gatys: colour-coded segmentation of the content (PNG/JPEG, any size); each colour region gets the style of the same colour in --style-mask (Luan et al. 2017)', def: 'none' },
+  { flag: '--style-mask', key: 'styleMask', kind: 'string', arg: 'FILE', help: 'gatys: colour-coded segmentation of the (one) style image; with --content-mask', def: 'none' },
   { flag: '--photorealistic', key: 'photorealistic', kind: 'flag', help: 'gatys: photo in, photo out: --init content and the matting term on (Luan et al.\'s settings)' },
   { flag: '--seed', key: 'seed', kind: 'number', arg: 'N', help: 'random seed for the noise initialisation', def: String(DEFAULT_SEED) },
   { flag: '--save-every', key: 'saveEvery', kind: 'number', arg: 'N', help: 'also write OUT-<iter>.png (OUT-s<k>-<iter> with several scales) every N iterations (0 = never)', def: String(DEFAULT_SAVE_EVERY) },

@@ -128,6 +128,8 @@ async function preflight(o: StylizeOptions): Promise<StylizeOptions> {
   const content = await image(o.content, '--content');
   const style = await Promise.all(o.style.map((s) => image(s, '--style')));
   const init = typeof o.init === 'string' && ['noise', 'content', 'style'].includes(o.init) ? o.init : await image(o.init, '--init');
+  const masks = o.contentMask && o.styleMask
+    ? { contentMask: await image(o.contentMask, '--content-mask'), styleMask: await image(o.styleMask, '--style-mask') } : {};
   if (o.method === 'gatys' && o.weights !== 'pretrained' && !o.weights.startsWith('random')) {
     const src = await openFileSource(o.weights).catch((e) => { throw new PainterlyError(`--weights: ${oneLine(e)}`); });
     try {
@@ -137,7 +139,7 @@ async function preflight(o: StylizeOptions): Promise<StylizeOptions> {
     }
   }
   if (o.method !== 'gatys') await checkModelSpec(o.model);
-  return { ...o, content, style, init };
+  return { ...o, content, style, init, ...masks };
 }
 
 async function stylize(argv: string[]): Promise<number> {

@@ -10,6 +10,7 @@ import { channelAffine, channelAffineBackward } from './channel.ts';
 import { conv2dBackwardInput, conv2dForward } from './conv2d.ts';
 import { gram } from './gram.ts';
 import { contentLoss, styleLoss, tvLoss } from './loss.ts';
+import { maskedStyleLoss } from './mask.ts';
 import { normalizeBackward, normalizeForward } from './normalize.ts';
 import { avgPoolBackward, avgPoolForward, maxPoolBackward, maxPoolForward } from './pool.ts';
 import { reluBackward, reluForward } from './relu.ts';
@@ -155,10 +156,13 @@ export function gramReference(F: T64, scale = 1): T64 {
   return gram(F, scale);
 }
 
-/** Loss terms and dL/d(image), exactly as GatysObjective defines them. */
+/**
+ * Loss terms and dL/d(image), exactly as GatysObjective defines them. With `targets.masked` (semantic masks), a
+ * style layer listed there has the masked loss Σ_r E_r over its regions (reference/mask.ts) instead of E_l.
+ */
 export function gatysReference(
   desc: NetDescription, convs: RefParams, image: T64, pooling: Pooling, cfg: LossConfig,
-  targets: { content: Map<string, T64>; style: Map<string, T64> },
+  targets: { content: Map<string, T64>; style: Map<string, T64>; masked?: Map<string, { mask: ArrayLike<number>; target: T64 }[]> },
 ): { terms: LossTerms; grad: T64 } {
   const T = cfg.featureTransform === 'softmax' ? cfg.softmaxTemperature ?? 1 : undefined;
   const contentLayers = cfg.contentWeight !== 0 ? cfg.contentLayers : [];
@@ -185,7 +189,8 @@ export function gatysReference(
       add(r.grad, w);
     }
     if (styleLayers.includes(layer)) {
-      const r = styleLoss(out, targets.style.get(layer)!);
+      const regions = targets.masked?.get(layer);
+      const r = regions ? maskedStyleLoss(out, regions) : styleLoss(out, targets.style.get(layer)!);
       const wl = cfg.styleLayerWeights[cfg.styleLayers.indexOf(layer)];
       terms.style += wl * r.loss;
       terms.total += cfg.styleWeight * wl * r.loss;

@@ -13,9 +13,11 @@ import { createLbfgs } from '../optim/lbfgs.ts';
 import { createSgd } from '../optim/sgd.ts';
 import type { Objective, Optimizer, StepResult } from '../optim/types.ts';
 import { firstFeature, GatysObjective, type LossConfig, type LossTerms } from './objective.ts';
-import { contentTargets, positionsAt, styleTargets } from './targets.ts';
+import { contentTargets, maskedStyleTargets, positionsAt, styleTargets } from './targets.ts';
 import { featureTransformOf } from './transform.ts';
 import { convInputChannels, normChannels } from '../nets/graph.ts';
+import { labelMasks, maskPyramid, resizeLabels, unmatchedMessage, type LabelMap, type MaskLabels } from './masks.ts';
+import type { MaskedRegion } from '../ops/mask.ts';
 import { mulberry32 } from '../weights/random.ts';
 import { needsTiling, planPeakBytes, planTiles, tiledContentTargets, tiledGrams, TiledObjective, type TileGrid } from './tiled.ts';
 
@@ -49,6 +51,29 @@ export interface StylizeImages {
   styles: RgbImage[];
   /** Used when init is 'image'. */
   init?: RgbImage;
+  /** Semantic masks (style/masks.ts): colour-coded segmentations of the content and the one style image; both or neither. */
+  contentMask?: RgbImage;
+  styleMask?: RgbImage;
+}
+
+/** Label maps of a scale: the content's at the output size, the style's at the style image's, and the matched labels. */
+interface ScaleMasks { content: LabelMap; style: LabelMap; labels: number[] }
+
+/** Labels of the two masks, checked; the message about unmatched labels (and stretched masks) said once. */
+function prepareMasks(images: StylizeImages, s: EngineSettings, hooks: StylizeHooks): MaskLabels | undefined {
+  const { contentMask: cm, styleMask: sm } = images;
+  if (!cm && !sm) return undefined;
+  if (!cm || !sm) throw new PainterlyError(`semantic masks come in pairs: ${cm ? 'a content mask without a style mask' : 'a style mask without a content mask'}`);
+  if (images.styles.length !== 1) throw new PainterlyError(`semantic masks: expected one style image, got ${images.styles.length}`);
+  if (s.loss.styleWeight === 0) return undefined;
+  const stretched = (m: RgbImage, img: RgbImage) => Math.abs(Math.log((m.width / m.height) / (img.width / img.height))) > 0.02;
+  for (const [m, img, what] of [[cm, images.content, 'content'], [sm, images.styles[0], 'style']] as const) {
+    if (stretched(m, img)) hooks.onMessage?.(`masks: the ${what} mask (${m.width}x${m.height}) is stretched to the ${what} image's shape (${img.width}x${img.height})`);
+  }
+  const labels = labelMasks(cm, sm);
+  const msg = unmatchedMessage(labels);
+  if (msg) hooks.onMessage?.(msg);
+  return labels;
 }
 
 /** One loss evaluation, as logged with --log (raw loss terms, weighted total). */
@@ -135,6 +160,7 @@ export async function stylizeImages(gpu: Gpu, net: Network, images: StylizeImage
   const t0 = performance.now();
   gpu.resetPeak();
   const scales = s.scales.length ? s.scales : [s.size];
+  const labels = prepareMasks(images, s, hooks);
   let current: RgbImage | undefined;
   let result: StylizeResult | undefined;
   for (let k = 0; k < scales.length; k++) {
@@ -166,7 +192,8 @@ export async function stylizeImages(gpu: Gpu, net: Network, images: StylizeImage
       init = resize(images.init, width, height);
     }
     if (s.preserveColors === 'luminance' && (current || s.init === 'style' || s.init === 'image')) init = lumaImage(init);
-    result = await stylizeAtScale(gpu, net, content, styles, init, s, hooks, k, scales.length);
+    const masks = labels && { content: resizeLabels(labels.content, width, height), style: resizeLabels(labels.style, styles[0].width, styles[0].height), labels: labels.matched };
+    result = await stylizeAtScale(gpu, net, content, styles, init, s, hooks, k, scales.length, masks);
     current = result.image;
     if (s.preserveColors === 'luminance') result.image = transferLuminance(result.image, original);
     if (result.stopped === 'aborted' || result.stopped === 'non-finite') break;
@@ -255,14 +282,14 @@ function historyBytes(s: EngineSettings, n: number): number {
  * dry-run device that counts the buffers it creates, plus the L-BFGS history the run grows to.
  */
 export async function plannedBytes(
-  gpu: Gpu, net: Network, content: RgbImage, styles: RgbImage[], s: EngineSettings, grid: TileGrid | undefined,
+  gpu: Gpu, net: Network, content: RgbImage, styles: RgbImage[], s: EngineSettings, grid: TileGrid | undefined, masks?: ScaleMasks,
 ): Promise<PlannedBytes> {
   const d = dryNetwork(gpu, net);
   const network = d.gpu.liveBytes;
   d.gpu.resetPeak();
   const stats = { optimizerBytes: 0 };
   const dry = { ...s, iters: 1, saveEvery: 0, verbose: false, maxMemoryBytes: undefined };
-  await runAtScale(d.gpu, d.net, content, styles, content, dry, {}, 0, 1, grid, stats);
+  await runAtScale(d.gpu, d.net, content, styles, content, dry, {}, 0, 1, grid, stats, grid ? undefined : masks);
   const history = historyBytes(s, 3 * content.width * content.height);
   const total = d.gpu.peakBytes + history;
   const optimizer = stats.optimizerBytes + history;
@@ -291,10 +318,10 @@ function lossLayersOf(cfg: LossConfig): string[] {
  */
 async function gridWithin(
   gpu: Gpu, net: Network, content: RgbImage, styles: RgbImage[], s: EngineSettings, layers: string[],
-  grid: TileGrid | undefined, budget: number,
+  grid: TileGrid | undefined, budget: number, masks?: ScaleMasks,
 ): Promise<TileGrid | undefined> {
   const { width: w, height: h } = content;
-  let best = (await plannedBytes(gpu, net, content, styles, s, grid)).total;
+  let best = (await plannedBytes(gpu, net, content, styles, s, grid, masks)).total;
   if (best <= budget) return grid;
   if (layers.length > 0) {
     let maxBytes = Math.min(gpu.maxBindingBytes, planPeakBytes(net, h, w, deepest(net.desc, layers)));
@@ -321,13 +348,17 @@ async function gridWithin(
 
 async function stylizeAtScale(
   gpu: Gpu, net: Network, content: RgbImage, styles: RgbImage[], init: RgbImage, s: EngineSettings,
-  hooks: StylizeHooks, scale: number, scales: number,
+  hooks: StylizeHooks, scale: number, scales: number, masks?: ScaleMasks,
 ): Promise<StylizeResult> {
   const { width: w, height: h } = content;
   const lossLayers = lossLayersOf(s.loss);
   // Past the adapter's storage-binding limit the network runs in tiles (tiled.ts): same losses and gradient.
   let grid = needsTiling(gpu, net, h, w, lossLayers) ? planTiles(gpu, net, h, w, lossLayers) : undefined;
-  if (s.maxMemoryBytes !== undefined) grid = await gridWithin(gpu, net, content, styles, s, lossLayers, grid, s.maxMemoryBytes);
+  if (s.maxMemoryBytes !== undefined) grid = await gridWithin(gpu, net, content, styles, s, lossLayers, grid, s.maxMemoryBytes, masks);
+  if (masks && grid) {
+    throw new PainterlyError(`semantic masks do not run on tiled images (${w}x${h} is past the ` +
+      `${s.maxMemoryBytes !== undefined ? 'memory budget' : 'storage binding limit'}); use a smaller --size`);
+  }
   const announce = async (g: TileGrid | undefined) => {
     if (g) {
       hooks.onMessage?.(`${w}x${h} runs in ${g.tiles.length} tiles of ${g.tileW}x${g.tileH} ` +
@@ -335,16 +366,16 @@ async function stylizeAtScale(
         (s.maxMemoryBytes !== undefined ? `, memory budget ${fmtMiB(s.maxMemoryBytes)})` : ')'));
     }
     if (s.verbose) {
-      const p = await plannedBytes(gpu, net, content, styles, s, g);
+      const p = await plannedBytes(gpu, net, content, styles, s, g, masks);
       hooks.onMessage?.(`planned GPU memory at ${w}x${h}: ${fmtMiB(p.total)} (network ${fmtMiB(p.network)}, ` +
         `activations/scratch/targets ${fmtMiB(p.plan)}, optimiser ${fmtMiB(p.optimizer)})`);
     }
   };
   await announce(grid);
   try {
-    return await runAtScale(gpu, net, content, styles, init, s, hooks, scale, scales, grid);
+    return await runAtScale(gpu, net, content, styles, init, s, hooks, scale, scales, grid, undefined, masks);
   } catch (e) {
-    if (!(e instanceof GpuMemoryError) || e.message.includes('at iteration') || lossLayers.length === 0) throw e;
+    if (!(e instanceof GpuMemoryError) || e.message.includes('at iteration') || lossLayers.length === 0 || masks) throw e;
     // Out of memory while planning: retry once in tiles planned within half of what failed.
     const failed = (await plannedBytes(gpu, net, content, styles, s, grid)).total;
     let smaller: TileGrid | undefined;
@@ -363,6 +394,7 @@ async function stylizeAtScale(
 async function runAtScale(
   gpu: Gpu, net: Network, content: RgbImage, styles: RgbImage[], init: RgbImage, s: EngineSettings,
   hooks: StylizeHooks, scale: number, scales: number, grid: TileGrid | undefined, stats?: { optimizerBytes: number },
+  masks?: ScaleMasks,
 ): Promise<StylizeResult> {
   const { width: w, height: h } = content;
   const cfg = s.loss;
@@ -381,14 +413,20 @@ async function runAtScale(
     const blend = s.styleBlendWeights.length ? s.styleBlendWeights : styles.map(() => 1);
     const styleLayers = cfg.styleWeight !== 0 ? cfg.styleLayers : [];
     // Under a memory budget the style images run in tiles of the same per-tensor limit as the objective.
-    const A = grid && grid.maxBytes < gpu.maxBindingBytes
+    // Semantic masks: per-region targets (untiled only) in place of the Grams.
+    const masked: Map<string, MaskedRegion[]> | undefined = masks && !grid
+      ? maskedStyleTargets(gpu, net, styleTs[0], styleLayers, s.pooling, h, w,
+        maskPyramid(net.desc, masks.content, masks.labels, styleLayers), maskPyramid(net.desc, masks.style, masks.labels, styleLayers))
+      : undefined;
+    const A = masked ? new Map<string, Tensor>() : grid && grid.maxBytes < gpu.maxBindingBytes
       ? await styleTargetsWithin(gpu, net, styleTs, blend, styleLayers, s.pooling, h, w, grid.maxBytes)
       : await styleTargets(gpu, net, styleTs, blend, styleLayers, s.pooling, h, w, transform);
-    const targets = [...(P?.values() ?? []), ...[...(Pt?.values() ?? [])].flat(), ...A.values()];
+    const targets = [...(P?.values() ?? []), ...[...(Pt?.values() ?? [])].flat(), ...A.values(),
+      ...[...(masked?.values() ?? [])].flat().flatMap((r) => [r.mask, r.A])];
     tc.destroy(targets.map((t) => t.buffer));
     const objective = grid
       ? new TiledObjective(gpu, net, grid, s.pooling, cfg, { content: Pt!, style: A })
-      : new GatysObjective(gpu, net, h, w, s.pooling, cfg, { content: P!, style: A }, content);
+      : new GatysObjective(gpu, net, h, w, s.pooling, cfg, { content: P!, style: A, masked }, content);
     if (grid && cfg.mattingWeight) {
       objective.destroy();
       throw new PainterlyError(`the matting regulariser does not run on tiled images (${w}x${h} is past the storage binding limit); use a smaller --size`);

@@ -15,6 +15,7 @@ import { mattingGuide, mattingSteps, type MattingGuide, type MattingSteps } from
 import { softmaxChannelsBackward } from '../ops/softmax.ts';
 import { vecAxpy, vecFill } from '../ops/vector.ts';
 import { featureTransformOf, transformForward, type FeatureTransform, type FeatureTransformName } from './transform.ts';
+import { maskedScratch, maskedStyleLoss, regionWeight, type MaskedRegion } from '../ops/mask.ts';
 
 /** The first feature layer of a network (what a plan computes when no loss taps anything). */
 export function firstFeature(desc: NetDescription): string {
@@ -63,9 +64,21 @@ export interface Targets {
   content: Map<string, Tensor>;
   /** Target Gram A per style layer (blended and size-scaled by the caller). */
   style: Map<string, Tensor>;
+  /**
+   * Semantic masks (Luan et al. 2017; ops/mask.ts, targets.ts maskedStyleTargets): per style layer, its matched
+   * regions; such a layer's style term is Σ_r E_r over them instead of E_l.
+   */
+  masked?: Map<string, MaskedRegion[]>;
 }
 
-interface Slot { kind: 'content' | 'style' | 'tv' | 'matting'; layer: string; weight: number }
+interface Slot { kind: 'content' | 'style' | 'tv' | 'matting'; layer: string; weight: number; region?: MaskedRegion }
+
+/** A style layer's loss slots: one, or with semantic masks one per matched region (weighted so that it reports w·E_r). */
+function styleSlots(layer: string, weight: number, masked: Targets['masked']): Slot[] {
+  const regions = masked?.get(layer);
+  if (!regions) return [{ kind: 'style', layer, weight }];
+  return regions.map((region) => ({ kind: 'style', layer, weight: regionWeight(weight, region), region }));
+}
 
 interface Program { x: GPUBuffer; grad: GPUBuffer; clears: GPUBuffer[]; steps: Step[]; forwardSteps: number }
 
@@ -99,7 +112,7 @@ export class GatysObjective {
     const pixels = h * w;
     this.slots = [
       ...contentLayers.map((layer) => ({ kind: 'content' as const, layer, weight: cfg.contentWeight })),
-      ...styleLayers.map((layer) => ({ kind: 'style' as const, layer, weight: cfg.styleWeight * cfg.styleLayerWeights[cfg.styleLayers.indexOf(layer)] })),
+      ...styleLayers.flatMap((layer) => styleSlots(layer, cfg.styleWeight * cfg.styleLayerWeights[cfg.styleLayers.indexOf(layer)], targets.masked)),
       ...(cfg.tvWeight !== 0 ? [{ kind: 'tv' as const, layer: 'image', weight: cfg.tvWeight / (cfg.normalization === 'scale-free' ? pixels : 1) }] : []),
     ];
     const taps = [...contentLayers, ...styleLayers];
@@ -132,10 +145,12 @@ export class GatysObjective {
       F = t.S;
       g = t.dS;
     }
+    let scratch: ReturnType<typeof maskedScratch> | undefined;
     this.slots.forEach((s, slot) => {
       if (s.layer !== layer) return;
       const common = { grad: g, weight: s.weight, scalars: this.scalars, slot };
       if (s.kind === 'content') steps!.push(...contentLoss(this.gpu, { F, P: this.targets.content.get(layer)!, ...common }).steps);
+      else if (s.kind === 'style' && s.region) steps!.push(...maskedStyleLoss(this.gpu, { F, region: s.region, ...common, ...(scratch ??= maskedScratch(this.gpu, F)) }));
       else if (s.kind === 'style') steps!.push(...styleLoss(this.gpu, { F, A: this.targets.style.get(layer)!, ...common }).steps);
     });
     if (T) {

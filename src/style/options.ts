@@ -70,7 +70,7 @@ export const DEFAULT_ALPHA: Readonly<Record<'wct' | 'adain', number>> = { wct: 0
 export const GATYS_ONLY: readonly (keyof StylizeOptions)[] = [
   'styleScale', 'contentWeight', 'styleWeight', 'tvWeight', 'contentLayers', 'styleLayers', 'styleLayerWeights', 'pooling',
   'init', 'optimizer', 'lr', 'iters', 'lbfgsHistory', 'lineSearch', 'scales', 'saveEvery', 'lossNormalization', 'backbone', 'weights',
-  'mattingWeight', 'photorealistic', 'featureTransform', 'softmaxTemperature',
+  'mattingWeight', 'photorealistic', 'featureTransform', 'softmaxTemperature', 'contentMask', 'styleMask',
 ];
 export const FEED_FORWARD_ONLY: readonly (keyof StylizeOptions)[] = ['model', 'alpha', 'levels', 'styleSize'];
 
@@ -140,6 +140,13 @@ export interface StylizeOptions extends PhotorealOptions {
   softmaxTemperature: number;
   /** GPU memory budget in bytes (a number, or a string like '512M', '2G'): the run tiles, or refuses, to fit it. */
   maxMemory?: number;
+  /**
+   * Semantic masks (gatys; Luan et al. 2017): colour-coded segmentations of the content and the (one) style image,
+   * any size; each colour region of the content gets the style of the same colour's region (style/masks.ts). Both
+   * or neither.
+   */
+  contentMask?: ImageSource;
+  styleMask?: ImageSource;
 }
 
 /** What callers pass: content and style, anything else optional (a single style need not be an array). */
@@ -155,7 +162,7 @@ const KEYS: readonly (keyof StylizeOptions)[] = [
   'contentLayers', 'styleLayers', 'styleLayerWeights', 'pooling', 'init', 'optimizer', 'lr', 'iters', 'lbfgsHistory',
   'lineSearch', 'seed', 'preserveColors', 'scales', 'saveEvery', 'printEvery', 'log', 'verbose', 'weights',
   'lossNormalization', 'backbone', 'method', 'model', 'alpha', 'levels', 'styleSize', ...PHOTOREAL_KEYS,
-  'maxMemory', 'featureTransform', 'softmaxTemperature',
+  'maxMemory', 'featureTransform', 'softmaxTemperature', 'contentMask', 'styleMask',
 ];
 export const STYLIZE_OPTION_KEYS = KEYS;
 
@@ -263,6 +270,17 @@ export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = 
   const style = (Array.isArray(rawStyle) ? rawStyle : [rawStyle]).map((s) => image('style', s));
   if (style.length === 0) bad('style', 'expected at least one style image');
 
+  const contentMask = get('contentMask') === undefined ? undefined : image('contentMask', get('contentMask'));
+  const styleMask = get('styleMask') === undefined ? undefined : image('styleMask', get('styleMask'));
+  if (!contentMask !== !styleMask) {
+    const [given, missing] = contentMask ? ['contentMask', 'styleMask'] as const : ['styleMask', 'contentMask'] as const;
+    bad(given, `needs ${label(missing)} too (semantic masks come in pairs: the content's and the style's segmentation)`);
+  }
+  if (styleMask && style.length !== 1) bad('styleMask', `expected one style image with semantic masks, got ${style.length}`);
+  if (styleMask && get('featureTransform') !== undefined && get('featureTransform') !== 'none') {
+    bad('featureTransform', 'semantic masks (--content-mask, --style-mask) do not combine with a feature transform');
+  }
+
   const out = path('out');
   if (out !== undefined && !/\.(png|jpe?g)$/i.test(out)) bad('out', `expected a .png, .jpg or .jpeg file name, got ${show(out)}`);
 
@@ -361,5 +379,6 @@ export function resolveStylizeOptions(input: StylizeInput, label: OptionLabel = 
     ...resolvePhotoreal(get, bad, lossWeights.tvWeight),
     maxMemory: get('maxMemory') === undefined ? undefined
       : parseBytes(get('maxMemory')) ?? bad('maxMemory', `expected a byte count such as 512M or 2G, got ${show(get('maxMemory'))}`),
+    ...(contentMask ? { contentMask, styleMask } : {}),
   };
 }

@@ -1,10 +1,12 @@
 // Loss targets: content features P and (blended, size-scaled) style Grams A, computed once per run.
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { encodeSteps, type Step } from '../gpu/kernel.ts';
-import { createTensor, readBuffers, uploadTensor, type Tensor } from '../gpu/tensor.ts';
+import { createTensor, destroyTensors, readBuffers, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { deepest, forwardFrom, layerShapes, planNetwork, type Network } from '../nets/executor.ts';
 import type { Pooling } from '../nets/vgg19.ts';
 import { gram } from '../ops/gram.ts';
+import { maskMul, type MaskedRegion } from '../ops/mask.ts';
+import { maskArea } from './masks.ts';
 import { needsTiling, tiledGrams } from './tiled.ts';
 import { transformForward, type FeatureTransform } from './transform.ts';
 
@@ -103,4 +105,54 @@ async function untiledGrams(
   for (const S of extra) S.buffer.destroy();
   plan.destroy();
   return vals;
+}
+
+/**
+ * Targets of the masked style loss (ops/mask.ts maskedStyleLoss; Luan et al. 2017): for each style layer and each
+ * matched label r (index i of the mask lists), the content's mask m_r at the layer, its area a_r = Σ m_r, and
+ * A_r = a_r Â_r with Â_r = G^s_r / a^s_r, G^s_r = (m^s_r ⊙ F^s)(m^s_r ⊙ F^s)ᵀ the style image's region Gram
+ * (F^s: its features, m^s_r its mask at the layer, a^s_r = Σ m^s_r). A region with no area at a layer, in either
+ * image, is left out there. `contentMasks` and `styleMasks` come from masks.ts maskPyramid (same label order).
+ */
+export function maskedStyleTargets(
+  gpu: Gpu, net: Network, style: Tensor, layers: string[], pooling: Pooling, outH: number, outW: number,
+  contentMasks: Map<string, Float64Array[]>, styleMasks: Map<string, Float64Array[]>,
+): Map<string, MaskedRegion[]> {
+  const out = new Map<string, MaskedRegion[]>();
+  if (layers.length === 0) return out;
+  const [h, w] = [style.shape[1], style.shape[2]];
+  if (needsTiling(gpu, net, h, w, layers)) {
+    throw new PainterlyError(`semantic masks do not run on tiled images (the ${w}x${h} style image is past the storage binding limit); use a smaller --size or --style-scale`);
+  }
+  const plan = planNetwork(gpu, net, { h, w, pooling, upTo: deepest(net.desc, layers), taps: layers, backward: false });
+  const steps = [...forwardFrom(gpu, plan, style)];
+  const scratch: Tensor[] = [];
+  const outShapes = layerShapes(net, outH, outW, deepest(net.desc, layers));
+  for (const l of layers) {
+    const F = plan.acts.get(l)!;
+    const [, Hl, Wl] = F.shape;
+    const cm = contentMasks.get(l)!, sm = styleMasks.get(l)!;
+    const Y = createTensor(gpu, F.shape, `style.masked.${l}`);
+    scratch.push(Y);
+    const regions: MaskedRegion[] = [];
+    const [, Ho, Wo] = outShapes.get(l)!;
+    cm.forEach((m, i) => {
+      const area = maskArea(m), styleArea = maskArea(sm[i]);
+      // Less than a millionth of a position: nothing to match (the region vanished at this scale).
+      if (!(area > 1e-6 * m.length) || !(styleArea > 1e-6 * sm[i].length)) return;
+      if (m.length !== Ho * Wo || sm[i].length !== Hl * Wl) throw new PainterlyError(`maskedStyleTargets: masks at ${l} do not match the layer's ${Wo}x${Ho} (output) and ${Wl}x${Hl} (style)`);
+      const mask = uploadTensor(gpu, Float32Array.from(m), [Ho, Wo], `mask${i}.${l}`);
+      const sMask = uploadTensor(gpu, Float32Array.from(sm[i]), [Hl, Wl], `style.mask${i}.${l}`);
+      scratch.push(sMask);
+      const A = createTensor(gpu, [F.shape[0], F.shape[0]], `A${i}.${l}`);
+      steps.push(...maskMul(gpu, F, sMask, Y), ...gram(gpu, Y, A, area / styleArea));
+      regions.push({ mask, area, A });
+    });
+    out.set(l, regions);
+  }
+  submit(gpu, steps);
+  // Freed once the queue has run them (WebGPU defers destruction of buffers in use).
+  destroyTensors(...scratch);
+  plan.destroy();
+  return out;
 }

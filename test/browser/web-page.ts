@@ -234,6 +234,48 @@ test('Stop stops a long run', async () => {
   ok(!(await page.isDisabled('#start')) && (await page.isDisabled('#stop')), 'Start enabled, Stop disabled again');
 });
 
+test('photorealistic Gatys: semantic masks and smoothing from the page\'s controls; loss and result as in Node', async () => {
+  const contentMask = join(root, 'docs', 'photoreal', 'tubingen-mask.png'), styleMask = join(root, 'docs', 'photoreal', 'rocket-mask.png');
+  await setOptions(page, { ...RUN_OPTIONS, iters: '2' }, 'random');
+  await page.setInputFiles('#content-mask-file', contentMask);
+  await page.setInputFiles('#style-mask-file', styleMask);
+  await page.waitForFunction(() => /content mask 512×384, style mask 512×342: each colour/.test(document.getElementById('mask-meta')!.textContent ?? ''), undefined, { timeout: 10_000 });
+  await page.check('#smooth');
+  await page.fill('#smooth-radius', '8');
+  await page.click('#start');
+  const state = await waitState(page, ['done', 'stopped', 'error'], 300_000);
+  const v = await view(page);
+  ok(state === 'done', `masked, smoothed run: ${state} ${v.error ?? ''}`);
+  const got = await previewPixels(page);
+  const masks = { contentMask: decodeImage(new Uint8Array(await readFile(contentMask)), 'cm'), styleMask: decodeImage(new Uint8Array(await readFile(styleMask)), 'sm') };
+  const node = await createPainterly({ weights: { onMessage: () => {} } });
+  try {
+    const run = (o: Record<string, unknown>) => {
+      let first: number | undefined;
+      return node.stylize({
+        content: images.content, style: images.style, size: 64, iters: 2, optimizer: 'lbfgs', pooling: 'avg', styleWeight: 1000, contentWeight: 1,
+        tvWeight: 0.001, init: 'noise', seed: SEED, preserveColors: 'none', weights: `random:${SEED}`, onEvaluation: (e) => { first ??= e.total; }, ...o,
+      }).then((r) => ({ r, first: first! }));
+    };
+    const want = await run({ ...masks, smooth: true, smoothRadius: 8 });
+    const plain = await run({ ...masks });
+    const unmasked = await run({});
+    const rel = Math.abs(v.evaluations[0].total - want.first) / Math.abs(want.first);
+    console.log(`    masked initial loss: page ${v.evaluations[0].total}, node ${want.first} (unmasked ${unmasked.first}), relative ${rel.toExponential(2)}`);
+    ok(rel <= LOSS_RTOL, `masked initial loss, page ${v.evaluations[0].total} vs Node ${want.first}: relative ${rel.toExponential(2)} > ${LOSS_RTOL}`);
+    ok(Math.abs(unmasked.first - want.first) > 1e-3 * Math.abs(want.first), `the masks change the loss (${unmasked.first} vs ${want.first})`);
+    const d = meanDiff(got.px, want.r.rgba), dPlain = meanDiff(got.px, plain.r.rgba);
+    console.log(`    masked + smoothed Gatys at 64 px: page vs Node mean |diff| ${d.toFixed(3)} of 255; vs Node unsmoothed ${dPlain.toFixed(2)}`);
+    ok(d < FF_MEAN_TOL, `page vs Node (smoothed): mean |diff| ${d.toFixed(3)} > ${FF_MEAN_TOL}`);
+    ok(dPlain > 2 * FF_MEAN_TOL, `smoothing changes the result (mean |diff| to the unsmoothed one ${dPlain.toFixed(2)})`);
+  } finally {
+    node.destroy();
+  }
+  await page.setInputFiles('#content-mask-file', []);
+  await page.setInputFiles('#style-mask-file', []);
+  await page.uncheck('#smooth');
+});
+
 test('pretrained path: range-request download into IndexedDB, then offline from the cache; matches Node', async () => {
   const url = `${served.url}weights/vgg19.safetensors`;
   await page.goto(`${served.url}?weights-url=${encodeURIComponent(url)}`);
@@ -460,6 +502,27 @@ test('webcam (Chromium\'s fake camera): frames stylised live with the style enco
   await new Promise((r) => setTimeout(r, 1000));
   ok((await ffView(page)).webcamFrames === n, 'no frames after Stop');
   ok(await page.isHidden('#webcam-video'), 'the camera view is hidden again');
+});
+
+test('WCT with smoothing: the guided filter changes the result, as in Node', async () => {
+  await ffRun(page, { method: 'wct', size: '128', levels: '', alpha: '0.6' });
+  const plain = await previewPixels(page);
+  await page.check('#smooth');
+  const v = await ffRun(page, { method: 'wct', size: '128', levels: '' });
+  const got = await previewPixels(page);
+  ok(got.w === 128 && got.h === 96, `result 128x96, got ${got.w}x${got.h}`);
+  const toPlain = meanDiff(got.px, plain.px);
+  ok(toPlain > 2 * FF_MEAN_TOL, `smoothing changes the result (mean |diff| ${toPlain.toFixed(2)})`);
+  const node = await createPainterly({});
+  try {
+    const r = await node.stylize({ content: images.content, style: images.style, method: 'wct', model: WCT16X, size: 128, alpha: 0.6, smooth: true });
+    const d = meanDiff(got.px, r.rgba);
+    console.log(`    WCT + smoothing at 128 px: page vs Node mean |diff| ${d.toFixed(3)} of 255; vs unsmoothed ${toPlain.toFixed(2)} (${v.ms.toFixed(0)} ms)`);
+    ok(d < FF_MEAN_TOL, `page's smoothed WCT vs Node's: mean |diff| ${d.toFixed(3)} > ${FF_MEAN_TOL}`);
+  } finally {
+    node.destroy();
+    await page.uncheck('#smooth');
+  }
 });
 
 test('second visit offline: wct-16x from IndexedDB (hashes checked), no requests', async () => {

@@ -67,6 +67,9 @@ test('every flag maps onto its option, in both spellings', () => {
   assert.is(parse('--smooth', '--smooth-radius=8').smoothRadius, 8);
   assert.is(parse('--smooth', '--smooth-eps', '0.01').smoothEps, 0.01);
   assert.is(parse('--photorealistic').photorealistic, true);
+  const mk = parse('--content-mask', 'cm.png', '--style-mask=sm.png');
+  assert.equal([mk.contentMask, mk.styleMask], ['cm.png', 'sm.png']);
+  assert.not.ok('contentMask' in parse(), 'no masks: no mask keys');
   assert.is(parse('--verbose=false').verbose, false);
   const m = parse('--style-layers', 'relu1_1,relu2_1', '--style-layer-weights', '1,3');
   assert.equal(m.styleLayerWeights, [1, 3]);
@@ -85,7 +88,7 @@ test('every flag maps onto its option, in both spellings', () => {
   assert.is(parse('--method', 'adain').alpha, 1, 'AdaIN default alpha');
   assert.is(parse('--backbone', 'vgg19-16x').lineSearch, 'strong-wolfe', 'vgg19-16x defaults');
   // every option (but content/style/out, covered above) has a flag tested here
-  const covered = new Set<string>([...values.map((v) => v[2]), ...ff.map((v) => v[2]), 'verbose', 'smooth', 'photorealistic', 'smoothRadius', 'smoothEps', 'styleLayerWeights', 'styleBlendWeights', 'scales', 'content', 'style', 'out']);
+  const covered = new Set<string>([...values.map((v) => v[2]), ...ff.map((v) => v[2]), 'verbose', 'smooth', 'photorealistic', 'smoothRadius', 'smoothEps', 'contentMask', 'styleMask', 'styleLayerWeights', 'styleBlendWeights', 'scales', 'content', 'style', 'out']);
   for (const k of STYLIZE_OPTION_KEYS) assert.ok(covered.has(k), `option ${k} has a tested flag`);
 });
 
@@ -120,6 +123,10 @@ test('unknown options, positionals, missing and repeated values', () => {
 
 test('bad values name the flag and what is allowed', () => {
   rejects([...req, '--pooling', 'maxx'], /^--pooling: expected max or avg, got "maxx"$/);
+  rejects([...req, '--content-mask', 'cm.png'], /^--content-mask: needs --style-mask too \(semantic masks come in pairs/);
+  rejects([...req, '--style-mask', 'sm.png'], /^--style-mask: needs --content-mask too/);
+  rejects(['--content', 'c.jpg', '--style', 'a.jpg,b.jpg', '--out', 'o.png', '--content-mask', 'cm.png', '--style-mask', 'sm.png'], /^--style-mask: expected one style image with semantic masks, got 2$/);
+  rejects([...req, '--method', 'wct', '--content-mask', 'cm.png', '--style-mask', 'sm.png'], /^--content-mask: does not apply to --method wct/);
   rejects([...req, '--style-layers', 'relu1_1,relu6_1'], /^--style-layers: unknown layer "relu6_1" for backbone vgg19; valid: conv1_1, relu1_1, /);
   rejects([...req, '--iters', 'ten'], /^--iters: expected a positive integer, got "ten"$/);
   rejects([...req, '--iters', '1.5'], /^--iters: expected a positive integer, got 1\.5$/);
