@@ -40,6 +40,8 @@ test('every flag maps onto its option, in both spellings', () => {
     ['--content-layers', 'relu4_2,conv5_1', 'contentLayers', ['relu4_2', 'conv5_1']],
     ['--style-layers', 'relu1_1,relu2_1', 'styleLayers', ['relu1_1', 'relu2_1']],
     ['--pooling', 'max', 'pooling', 'max'],
+    ['--feature-transform', 'softmax', 'featureTransform', 'softmax'],
+    ['--softmax-temperature', '0.5', 'softmaxTemperature', 0.5],
     ['--init', 'content', 'init', 'content'],
     ['--optimizer', 'adam', 'optimizer', 'adam'],
     ['--lr', '0.1', 'lr', 0.1],

@@ -65,7 +65,7 @@ test('options of the other method, unknown methods and models, wrong checkpoints
     [['--method', 'wct', '--alpha', '2'], /^painterly: --alpha: expected a number from 0 to 1, got 2$/],
     [['--method', 'wct', '--levels', '6'], /^painterly: --levels: expected levels from 1 to 5, got 6$/],
     [['--method', 'wct', '--model', join(dir, 'nothing-here')], /^painterly: --model: ".*nothing-here" is neither a model name/],
-    [['--backbone', 'resnet'], /^painterly: --backbone: expected vgg19 or vgg19-16x, got "resnet"$/],
+    [["--backbone", "resnet"], /^painterly: --backbone: expected vgg19, vgg19-16x, vgg19_bn, resnet50 or densenet121, got "resnet"$/],
     [['--backbone', 'vgg19-16x', '--weights', join(examples, 'tubingen.jpg')], /tubingen\.jpg: not a weights file/],
   ];
   for (const [flags, want] of cases) {

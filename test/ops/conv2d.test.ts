@@ -440,7 +440,7 @@ for (const [c, algorithm, expect] of reluCases) {
     const pad = c.pad ?? 'zeros';
     const x = t64([cin, h, w], randArray(cin * h * w, nextSeed()));
     const wt = t64([cout, cin, k, k], randArray(cout * cin * k * k, nextSeed(), -0.5, 0.5));
-    const b = t64([cout], randArray(cout, nextSeed()));
+    const b = t64([cout], randArray(cout, nextSeed(), -0.2, 0.2)); // small: every channel crosses zero
     const gx = uploadTensor(gpu, x.data, x.shape, 'x');
     const gw = uploadTensor(gpu, wt.data, wt.shape, 'w');
     const gb = uploadTensor(gpu, b.data, b.shape, 'b');

@@ -138,8 +138,10 @@ for (const n of [1, 7, 1001]) {
       ref.adamStep(x, gs[t - 1], st, h.lr, h.beta1, h.beta2, h.eps);
     }
     // Each step moves x by about lr; float32 rounding of x (|x| <= 1) dominates the error.
-    assertClose(await readTensor(gpu, gx), x, 2e-6, 'adam x');
-    assertClose(await readTensor(gpu, m), st.m, 1e-6, 'adam m');
+    assertClose(await readTensor(gpu, gx), x, 2e-6, 'adam x', 1); // relative to |x| <= 1, whatever x ends at
+    // m sums (1−β1)-weighted gradients that may cancel: its error is relative to the terms, not to the sum.
+    const terms = Math.max(...gs.map((gt) => 0.1 * Math.max(...gt.map(Math.abs))));
+    assertClose(await readTensor(gpu, m), st.m, 1e-6, 'adam m', terms);
     assertClose(await readTensor(gpu, v), st.v, 1e-6, 'adam v');
 
     for (const hs of [
@@ -157,8 +159,8 @@ for (const n of [1, 7, 1001]) {
         run(gpu, [sgdMomentumUpdate(gpu, g, buf, sx, hs, t === 0)]);
         br = ref.sgdStep(xr, gs[t], br, hs.lr, hs.momentum, hs.dampening, hs.nesterov);
       }
-      assertClose(await readTensor(gpu, sx), xr, 2e-6, `sgd x ${JSON.stringify(hs)}`);
-      assertClose(await readTensor(gpu, buf), br!, 1e-6, `sgd buf ${JSON.stringify(hs)}`);
+      assertClose(await readTensor(gpu, sx), xr, 2e-6, `sgd x ${JSON.stringify(hs)}`, 1);
+      assertClose(await readTensor(gpu, buf), br!, 1e-6, `sgd buf ${JSON.stringify(hs)}`, 10 * terms);
       destroyTensors(sx, buf);
     }
     destroyTensors(gx, g, m, v);
