@@ -72,8 +72,8 @@ trunk = model.features if a.backbone != 'resnet50' else model
 
 def features(x):
     feats.clear()
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean = torch.tensor([0.485, 0.456, 0.406], dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], dtype=x.dtype).view(1, 3, 1, 1)
     xn = (x - mean) / std
     if a.backbone == 'resnet50':
         model(xn)
@@ -94,19 +94,29 @@ g = torch.Generator().manual_seed(a.seed + 1)
 content, style, x0 = (torch.rand(1, 3, a.size, a.size + 3, generator=g, dtype=torch.float32) for _ in range(3))
 for n, t in (('content', content), ('style', style), ('x', x0)):
     t.numpy().astype('<f4').tofile(os.path.join(a.out, f'{n}.f32'))
-with torch.no_grad():
-    P = {k: v.clone() for k, v in features(content).items() if k in content_layers}
-    A = {k: gram(v) for k, v in features(style).items() if k in style_layers}
-x = x0.clone().requires_grad_(True)
-Fx = features(x)
-lc = sum(0.5 * ((Fx[l] - P[l]) ** 2).sum() for l in content_layers)
-ls = 0
-for l in style_layers:
-    N, M = Fx[l].shape[1], Fx[l].shape[2] * Fx[l].shape[3]
-    ls = ls + (1 / len(style_layers)) * ((gram(Fx[l]) - A[l]) ** 2).sum() / (4 * N * N * M * M)
-tv = ((x[:, :, 1:, :] - x[:, :, :-1, :]) ** 2).sum() + ((x[:, :, :, 1:] - x[:, :, :, :-1]) ** 2).sum()
-total = a.alpha * lc + a.beta * ls + a.gamma * tv
-total.backward()
-x.grad.numpy().astype('<f4').tofile(os.path.join(a.out, 'grad.f32'))
-print(json.dumps({'content': lc.item(), 'style': ls.item(), 'tv': tv.item(), 'total': total.item(),
-                  'gradNorm': x.grad.norm().item(), 'h': a.size, 'w': a.size + 3, 'torch': torch.__version__}))
+
+
+def evaluate(dtype):
+    """Targets, loss and gradient with the model and images in `dtype` (float64 is the exact reference)."""
+    model.to(dtype)
+    with torch.no_grad():
+        P = {k: v.clone() for k, v in features(content.to(dtype)).items() if k in content_layers}
+        A = {k: gram(v) for k, v in features(style.to(dtype)).items() if k in style_layers}
+    x = x0.to(dtype).clone().requires_grad_(True)
+    Fx = features(x)
+    lc = sum(0.5 * ((Fx[l] - P[l]) ** 2).sum() for l in content_layers)
+    ls = 0
+    for l in style_layers:
+        N, M = Fx[l].shape[1], Fx[l].shape[2] * Fx[l].shape[3]
+        ls = ls + (1 / len(style_layers)) * ((gram(Fx[l]) - A[l]) ** 2).sum() / (4 * N * N * M * M)
+    tv = ((x[:, :, 1:, :] - x[:, :, :-1, :]) ** 2).sum() + ((x[:, :, :, 1:] - x[:, :, :, :-1]) ** 2).sum()
+    total = a.alpha * lc + a.beta * ls + a.gamma * tv
+    total.backward()
+    return {'content': lc.item(), 'style': ls.item(), 'tv': tv.item(), 'total': total.item(), 'gradNorm': x.grad.norm().item()}, x.grad
+
+
+r32, g32 = evaluate(torch.float32)
+r64, g64 = evaluate(torch.float64)
+g32.numpy().astype('<f4').tofile(os.path.join(a.out, 'grad.f32'))
+g64.numpy().astype('<f8').tofile(os.path.join(a.out, 'grad.f64'))
+print(json.dumps({**r32, 'f64': r64, 'h': a.size, 'w': a.size + 3, 'torch': torch.__version__}))
