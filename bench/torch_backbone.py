@@ -12,7 +12,7 @@ import torch.nn.functional as F
 import torchvision
 
 p = argparse.ArgumentParser()
-p.add_argument('--backbone', required=True, choices=['resnet50', 'densenet121', 'vgg19_bn'])
+p.add_argument('--backbone', required=True, choices=['resnet50', 'densenet121', 'vgg19_bn', 'vgg19'])
 p.add_argument('--size', type=int, default=64)
 p.add_argument('--seed', type=int, default=1)
 p.add_argument('--out', required=True)
@@ -22,6 +22,7 @@ p.add_argument('--alpha', type=float, default=1)
 p.add_argument('--beta', type=float, default=1e3)
 p.add_argument('--gamma', type=float, default=1e-3)
 p.add_argument('--softmax', type=float, default=0, help='temperature of the softmax transform (0 = off)')
+p.add_argument('--time', type=int, default=0, help='only time RUNS float32 evaluations (median, after a warm-up)')
 a = p.parse_args()
 torch.manual_seed(a.seed)
 torch.set_num_threads(os.cpu_count() or 1)
@@ -51,7 +52,7 @@ with open(os.path.join(a.out, 'weights.safetensors'), 'wb') as f:
 
 # Tapped modules: torchvision module paths (Painterly's names), vgg19_bn's reluB_I mapped onto features.N.
 names = {}
-if a.backbone == 'vgg19_bn':
+if a.backbone.startswith('vgg19'):
     b, i = 1, 0
     for idx, m in enumerate(model.features):
         if isinstance(m, torch.nn.ReLU):
@@ -115,6 +116,15 @@ def evaluate(dtype):
     return {'content': lc.item(), 'style': ls.item(), 'tv': tv.item(), 'total': total.item(), 'gradNorm': x.grad.norm().item()}, x.grad
 
 
+if a.time:
+    import statistics, time
+    evaluate(torch.float32)
+    ts = []
+    for _ in range(a.time):
+        t0 = time.perf_counter(); evaluate(torch.float32); ts.append(time.perf_counter() - t0)
+    print(json.dumps({'seconds': statistics.median(ts), 'threads': torch.get_num_threads(), 'h': a.size, 'w': a.size + 3,
+                      'torch': torch.__version__, 'blas': os.environ.get('LD_LIBRARY_PATH', 'default')}))
+    raise SystemExit(0)
 r32, g32 = evaluate(torch.float32)
 r64, g64 = evaluate(torch.float64)
 g32.numpy().astype('<f4').tofile(os.path.join(a.out, 'grad.f32'))
