@@ -33,11 +33,14 @@ async function check(shape: number[], T: number, lo = -3, hi = 3): Promise<void>
   poison(gpu, gdx);
   run(gpu, [...softmaxChannels(gpu, gx, gy, T), ...softmaxChannelsBackward(gpu, gyIn, gdy, gdx, T)]);
   assertClose(await readTensor(gpu, gy), want.data, RTOL, `forward ${what}`);
-  assertClose(await readTensor(gpu, gdx), wantDx.data, RTOL, `backward ${what}`);
+  // dx = (1/T) y ⊙ (dy − Σ y dy): with y near one-hot the bracket cancels, so the float32 error is relative to the
+  // terms, (1/T)·max y·max |dy|, not to the (possibly tiny) result.
+  const terms = (1 / T) * Math.max(...y32.data) * Math.max(...dy.data.map(Math.abs));
+  assertClose(await readTensor(gpu, gdx), wantDx.data, RTOL, `backward ${what}`, terms);
   // In place: y = x, dx = dy.
   run(gpu, [...softmaxChannels(gpu, gx, gx, T), ...softmaxChannelsBackward(gpu, gyIn, gdy, gdy, T)]);
   assertClose(await readTensor(gpu, gx), want.data, RTOL, `forward in place ${what}`);
-  assertClose(await readTensor(gpu, gdy), wantDx.data, RTOL, `backward in place ${what}`);
+  assertClose(await readTensor(gpu, gdy), wantDx.data, RTOL, `backward in place ${what}`, terms);
   destroyTensors(gx, gy, gyIn, gdy, gdx);
 }
 

@@ -125,7 +125,14 @@ function config(over: Partial<LossConfig> = {}): LossConfig {
 
 async function maskedSetup(h: number, w: number, sh: number, sw: number, cfg: LossConfig) {
   const gpu = await testGpu();
-  const weights = randomNetWeights(VGG19_16X, nextSeed(), { channels: WIDTHS });
+  // Tiny random ReLU networks can be dead at a deep layer (all zeros there): draw until every style layer is live.
+  let weights = randomNetWeights(VGG19_16X, nextSeed(), { channels: WIDTHS });
+  const probe = t64([3, h, w], randArray(3 * h * w, nextSeed(), 0, 1));
+  for (let tries = 0; tries < 20; tries++) {
+    const F = featuresReference(VGG19_16X, [...weights.convs.values()], probe, 'max', cfg.styleLayers);
+    if ([...F.values()].every((f) => f.data.some((v) => v > 0))) break;
+    weights = randomNetWeights(VGG19_16X, nextSeed(), { channels: WIDTHS });
+  }
   const net = createNetwork(gpu, VGG19_16X, weights);
   const convs = [...weights.convs.values()];
   const img = (a: number, b: number) => t64([3, a, b], randArray(3 * a * b, nextSeed(), 0, 1));
