@@ -2,9 +2,11 @@
 // default layers), split into forward, losses and backward, at several image sizes; with the same evaluation in
 // PyTorch on the CPU measured side by side (bench/torch_iteration.py) when python3-torch is installed.
 // Flags: --sizes 64,128,256,512  --runs N  --no-torch  --json FILE  --backbone vgg19|vgg19-16x (the PyTorch reference is VGG19's)
+//        --openblas DIR (the reference on that OpenBLAS; see bench/transfer.ts)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { openDawnGpu } from '../src/gpu/dawn.ts';
 import { createTensor, readTensor, uploadTensor, writeTensor } from '../src/gpu/tensor.ts';
 import { createLbfgs } from '../src/optim/lbfgs.ts';
@@ -26,6 +28,8 @@ const jsonPath = flag('json', 'bench/results/iteration.json');
 const backbone = getBackbone(flag('backbone', 'vgg19'));
 const pooling = backbone.defaults.pooling;
 const withTorch = !args.includes('--no-torch') && backbone.name === 'vgg19';
+const openblas = args.includes('--openblas') ? resolve(flag('openblas', '')) : undefined;
+if (openblas && !existsSync(join(openblas, 'libblas.so.3'))) throw new Error(`--openblas ${openblas}: no libblas.so.3 there (the unpacked libopenblas0-pthread's usr/lib/x86_64-linux-gnu/openblas-pthread)`);
 
 const cfg: LossConfig = {
   contentLayers: ['relu4_2'], styleLayers: ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'],
@@ -50,7 +54,10 @@ function torchTimes(): Map<number, number> {
   const out = new Map<number, number>();
   if (!withTorch) return out;
   const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'; // Debian's python3-torch lives there
-  const r = spawnSync(python, ['bench/torch_iteration.py', '--sizes', sizes.join(','), '--runs', String(runs)], { encoding: 'utf8' });
+  // --openblas DIR: the reference on that OpenBLAS (LD_LIBRARY_PATH and OPENBLAS_NUM_THREADS for its process only).
+  const env = openblas ? { ...process.env, LD_LIBRARY_PATH: openblas, OPENBLAS_NUM_THREADS: String(cpus().length) } : process.env;
+  console.log(`PyTorch reference BLAS: ${openblas ? `OpenBLAS from ${openblas}` : "Debian's default (the reference BLAS: slow; give --openblas DIR for a fair comparison)"}`);
+  const r = spawnSync(python, ['bench/torch_iteration.py', '--sizes', sizes.join(','), '--runs', String(runs)], { encoding: 'utf8', env });
   if (r.status !== 0) {
     console.error(`(PyTorch reference skipped: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`);
     return out;
@@ -98,7 +105,7 @@ for (const size of sizes) {
   };
   results.push(row);
   rows.push([size, t.toFixed(3), row.forward.toFixed(3), row.losses.toFixed(3), row.backward.toFixed(3), row.gflops.toFixed(1),
-    ref ? ref.toFixed(3) : '-', ref ? (ref / t).toFixed(2) : '-']);
+    ref ? ref.toFixed(3) : '-', ref ? (ref / t).toFixed(2) : '-', st.all.length]);
   obj.destroy();
 }
 // L-BFGS's own work per step (two-loop recursion over a full history, on the GPU) at the largest size measured,
@@ -143,7 +150,7 @@ const history = Number(flag('lbfgs-history', '100'));
   lbfgsOverhead = { size: lbfgsSize, history, secondsPerStep: perStep, fractionOfIteration: evalAt ? perStep / (evalAt + perStep) : undefined };
   opt.destroy();
 }
-console.log(table(['size', 's/eval', 'forward', 'losses', 'backward', 'GFLOP/s', 'torch s/eval', 'torch/ours'], rows));
+console.log(table(['size', 's/eval', 'forward', 'losses', 'backward', 'GFLOP/s', 'torch s/eval', 'torch/ours', 'dispatches'], rows));
 console.log('GFLOP/s counts 2x the forward conv FLOPs (forward + input gradient) per evaluation; torch/ours > 1 means we are faster.');
 mkdirSync(dirname(jsonPath), { recursive: true });
 writeFileSync(jsonPath, JSON.stringify({ adapter: gpu.describe(), date: new Date().toISOString(), results, lbfgsOverhead }, null, 1));
