@@ -11,10 +11,12 @@
 // Strides other than 1, zero padding other than (K-1)/2 and K = 7 run shaders/conv_strided.wgsl; 1x1 stride-1 layers
 // with channel counts and H*W multiples of 4 can run as matmuls (algorithm 'matmul'; both in src/ops/conv_strided.ts).
 import directSource from '../../shaders/conv.wgsl';
+import smallSource from '../../shaders/conv_small.wgsl';
 import winoSource from '../../shaders/conv_winograd.wgsl';
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
-import { bind, fold, run, type KernelSpec, type Step } from '../gpu/kernel.ts';
+import { bind, fold, run, type BufferRef, type KernelSpec, type Step } from '../gpu/kernel.ts';
 import type { Tensor } from '../gpu/tensor.ts';
+import { tunedSteps, type Tunable } from '../gpu/tune.ts';
 import { bindMatmul } from './matmul.ts';
 import { convOutputSize, isStrided, matmulConvSteps, stridedForwardSteps, stridedInputSteps, useConvMatmul } from './conv_strided.ts';
 
@@ -37,6 +39,15 @@ export const convDirectSpec: KernelSpec = {
 export const convDirectScalarSpec: KernelSpec = {
   ...convDirectSpec, entry: 'conv_direct_scalar',
   bindings: { dp: 'uniform', d_x: 'read', d_w: 'read', d_b: 'read', d_ys: 'read_write' },
+};
+export const convFewInSpec: KernelSpec = {
+  file: 'shaders/conv_small.wgsl', source: smallSource, entry: 'conv_few_in',
+  bindings: { sp: 'uniform', s_x: 'read', s_w: 'read', s_b: 'read', s_y: 'read_write' },
+  uniforms: { h: 'u32', w: 'u32', cout: 'u32', cout4: 'u32', quads: 'u32', qw: 'u32', cb4: 'u32', has_bias: 'u32' },
+};
+export const convFewInScalarSpec: KernelSpec = {
+  ...convFewInSpec, entry: 'conv_few_in_scalar',
+  bindings: { sp: 'uniform', s_x: 'read', s_w: 'read', s_b: 'read', s_ys: 'read_write' },
 };
 export const convReflectRingSpec: KernelSpec = {
   file: dfile, source: directSource, entry: 'conv_reflect_ring',
@@ -224,20 +235,75 @@ function useWinograd(gpu: Gpu, layer: ConvLayer, p: Prepared, h: number, w: numb
   return Math.min(p.a, p.b) >= 16;
 }
 
+/** Dims of one direct conv (one direction): A input channels, B output channels, K x K, an h x w image. */
+export interface ConvDirectDims { a: number; b: number; k: number; h: number; w: number }
+
+/** How a direct-conv variant blocks the work (shaders/conv.wgsl conv_direct, shaders/conv_small.wgsl). */
+const DIRECT_VARIANTS: Record<string, { note: string; fits(d: ConvDirectDims): boolean }> = {
+  quad4x4: { note: '4 pixels x 4 output channels per thread, each input row segment loaded per channel quad', fits: () => true },
+  'few-in': { note: 'A <= 4: 4 pixels x all output channels per thread, the A*9 taps loaded once', fits: (d) => d.k === 3 && d.a <= 4 },
+  'few-in-16': { note: 'A <= 4: 4 pixels x 16 output channels per thread, the A*9 taps loaded once per 16 channels', fits: (d) => d.k === 3 && d.a <= 4 && d.b > 16 },
+};
+
+const pow2 = (x: number, cap: number) => Math.min(cap, 2 ** Math.ceil(Math.log2(Math.max(1, x))));
+
+/** The direct conv's variants for the autotuner (src/gpu/tune.ts); the first is the deterministic default. */
+export const convDirectTunable: Tunable<ConvDirectDims> = {
+  name: 'conv_direct',
+  source: directSource + smallSource,
+  variants: Object.entries(DIRECT_VARIANTS).map(([id, v]) => ({ id, note: v.note })),
+  shapeClass: (d) => `a${Math.min(d.a, 5)}.b${pow2(d.b, 4096)}.k${d.k}.hw${pow2(d.h * d.w, 1 << 24)}`,
+  applies: (_gpu, d, v) => DIRECT_VARIANTS[v].fits(d),
+  bench: (gpu, d, v) => {
+    const c = gpu.collect();
+    const b4 = Math.ceil(d.b / 4) * 4;
+    const x = storage(gpu, d.a * d.h * d.w * 4, 'tune.x');
+    const wp = storage(gpu, d.a * d.k * d.k * b4 * 4, 'tune.w');
+    const bias = storage(gpu, b4 * 4, 'tune.b');
+    const y = storage(gpu, d.b * d.h * d.w * 4, 'tune.y');
+    const steps = directVariantSteps(gpu, v, d, x, wp, bias, y, true, false, false, 'tune conv_direct');
+    c.stop();
+    return { steps, destroy: () => { c.destroy(); for (const t of [x, wp, bias, y]) t.destroy(); } };
+  },
+  flops: (d) => 2 * d.a * d.b * d.k * d.k * d.h * d.w,
+  standard: [
+    { label: 'conv1_1 @256', dims: { a: 3, b: 64, k: 3, h: 256, w: 256 } },
+    { label: 'conv1_1 @128', dims: { a: 3, b: 64, k: 3, h: 128, w: 128 } },
+  ],
+};
+
+function directVariantSteps(
+  gpu: Gpu, variant: string, d: ConvDirectDims, x: BufferRef, wp: BufferRef, bias: BufferRef, y: BufferRef,
+  hasBias: boolean, reflect: boolean, relu: boolean, label: string,
+): Step[] {
+  const { a, b, k, h, w } = d;
+  const qw = Math.ceil(w / 4);
+  const quads = h * qw;
+  const b4 = Math.ceil(b / 4) * 4;
+  const aligned = w % 4 === 0;
+  if (variant === 'few-in' || variant === 'few-in-16') {
+    const cb4 = variant === 'few-in' ? b4 / 4 : 4;
+    const constants: Record<string, number> = { A: a, ALIGNED: aligned ? 1 : 0, REFLECT: reflect ? 1 : 0, RELU: relu ? 1 : 0 };
+    return [bind(gpu, { ...(aligned ? convFewInSpec : convFewInScalarSpec), constants },
+      { s_x: x, s_w: wp, s_b: bias, [aligned ? 's_y' : 's_ys']: y },
+      { h, w, cout: b, cout4: b4 / 4, quads, qw, cb4, has_bias: hasBias ? 1 : 0 },
+      [Math.ceil(quads / 64), Math.ceil(b4 / 4 / cb4), 1], label)];
+  }
+  const constants: Record<string, number> = { K: k, ALIGNED: aligned ? 1 : 0, REFLECT: reflect ? 1 : 0 };
+  if (relu) constants.RELU = 1;
+  const spec = { ...(aligned ? convDirectSpec : convDirectScalarSpec), constants };
+  return [bind(gpu, spec, { d_x: x, d_w: wp, d_b: bias, [aligned ? 'd_y' : 'd_ys']: y },
+    { cin: a, cout: b, h, w, cout4: b4, has_bias: hasBias ? 1 : 0, quads },
+    [Math.ceil(quads / 64), b4 / 4, 1], label)];
+}
+
 function directSteps(
   gpu: Gpu, layer: ConvLayer, p: Prepared, x: Tensor, y: Tensor, bias: GPUBuffer | undefined, reflect: boolean, label: string,
   relu = false,
 ): Step[] {
-  const [h, w] = [x.shape[1], x.shape[2]];
-  const quads = h * Math.ceil(w / 4);
-  const b4 = Math.ceil(p.b / 4) * 4;
-  const aligned = w % 4 === 0;
-  const constants: Record<string, number> = { K: layer.k, ALIGNED: aligned ? 1 : 0, REFLECT: reflect ? 1 : 0 };
-  if (relu) constants.RELU = 1;
-  const spec = { ...(aligned ? convDirectSpec : convDirectScalarSpec), constants };
-  return [bind(gpu, spec, { d_x: x.buffer, d_w: p.direct, d_b: bias ?? layer.zeros, [aligned ? 'd_y' : 'd_ys']: y.buffer },
-    { cin: p.a, cout: p.b, h, w, cout4: b4, has_bias: bias ? 1 : 0, quads },
-    [Math.ceil(quads / 64), b4 / 4, 1], label)];
+  const d: ConvDirectDims = { a: p.a, b: p.b, k: layer.k, h: x.shape[1], w: x.shape[2] };
+  return tunedSteps(gpu, convDirectTunable, d, (v) =>
+    directVariantSteps(gpu, v, d, x.buffer, p.direct, bias ?? layer.zeros, y.buffer, bias !== undefined, reflect, relu, label));
 }
 
 /**

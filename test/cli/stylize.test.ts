@@ -186,7 +186,7 @@ test('painterly info shows the adapter, its limits and the weight cache', async 
 test('painterly tune refuses an unknown kernel or argument in one line', async () => {
   const bad = await cli('tune', '--kernel', 'frob');
   assert.is(bad.code, 1);
-  assert.match(bad.err, /^painterly: --kernel: expected one of matmul, gram, got "frob"$/);
+  assert.match(bad.err, /^painterly: --kernel: expected one of matmul, gram, conv_direct, got "frob"$/);
   const unknown = await cli('tune', '--fast');
   assert.is(unknown.code, 1);
   assert.match(unknown.err, /tune: unknown argument "--fast"/);

@@ -6,8 +6,9 @@ import { run } from '../../src/gpu/kernel.ts';
 import { createTensor, poison, readTensor, uploadTensor, writeTensor } from '../../src/gpu/tensor.ts';
 import {
   conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convAlgorithmFor, convOutputSize,
-  prepareConv, winogradChunkRows, type ConvAlgorithm, type ConvPad,
+  convDirectTunable, prepareConv, winogradChunkRows, type ConvAlgorithm, type ConvPad,
 } from '../../src/ops/conv2d.ts';
+import { chooseVariant, fixVariant } from '../../src/gpu/tune.ts';
 import { matmulConvSteps, stridedForwardSteps } from '../../src/ops/conv_strided.ts';
 import { bindMatmul, matmul } from '../../src/ops/matmul.ts';
 import * as ref from '../../src/reference/conv2d.ts';
@@ -141,6 +142,60 @@ for (const c of reflectDirect) {
 test('reflect VGG-like 64->64 at 20x18 (auto: Winograd) matches float64', async () => {
   await checkAll(await testGpu(), { cin: 64, cout: 64, h: 20, w: 18, k: 3, pad: 'reflect' }, 'auto', 'winograd');
 });
+
+// Every direct-conv variant (the autotuner may pick any) against float64, outputs poisoned: odd sizes, W % 4 != 0
+// (scalar stores) and == 0 (vec4 stores), both pads, the smallest reflect image (2x2), 1x1, past 64 quads, output
+// channels not a multiple of 4 and past 16, and layers where the variant also runs the input grad (Cout <= 4).
+const directVariantCases: Case[] = [
+  { cin: 3, cout: 64, h: 20, w: 18, k: 3 },
+  { cin: 3, cout: 64, h: 9, w: 16, k: 3, pad: 'reflect' },
+  { cin: 3, cout: 5, h: 7, w: 9, k: 3, pad: 'reflect' },
+  { cin: 1, cout: 7, h: 17, w: 21, k: 3 },
+  { cin: 4, cout: 3, h: 13, w: 11, k: 3, pad: 'reflect' },     // input grad (A = 3) on the variant too
+  { cin: 2, cout: 4, h: 9, w: 8, k: 3 },                     // both directions on the variant, aligned
+  { cin: 3, cout: 20, h: 67, w: 5, k: 3 },                   // > 64 quads
+  { cin: 3, cout: 6, h: 2, w: 2, k: 3, pad: 'reflect' },
+  { cin: 3, cout: 6, h: 3, w: 4, k: 3, pad: 'reflect' },     // one quad per row: both reflected edges in it
+  { cin: 3, cout: 5, h: 1, w: 1, k: 3 },
+  { cin: 3, cout: 4, h: 9, w: 11, k: 5 },                    // K = 5: only the default applies
+];
+for (const v of convDirectTunable.variants) {
+  test(`direct conv variant ${v.id} matches float64 (poisoned, odd sizes, both pads, both directions)`, async () => {
+    const gpu = await testGpu();
+    fixVariant(gpu, 'conv_direct', v.id);
+    try {
+      for (const c of directVariantCases) {
+        const d = { a: c.cin, b: c.cout, k: c.k, h: c.h, w: c.w };
+        const applies = convDirectTunable.applies!(gpu, d, v.id);
+        assert.is(chooseVariant(gpu, convDirectTunable, d), applies ? v.id : 'quad4x4', `variant for [${c.cin}->${c.cout}]`);
+        await checkAll(gpu, c, 'direct', 'direct');
+      }
+    } finally {
+      fixVariant(gpu, 'conv_direct', undefined);
+    }
+  });
+  test(`direct conv variant ${v.id}: fused ReLU equals max(conv, 0) of the float64 reference`, async () => {
+    const gpu = await testGpu();
+    fixVariant(gpu, 'conv_direct', v.id);
+    try {
+      for (const c of [{ cin: 3, cout: 12, h: 7, w: 9, k: 3, pad: 'zeros' }, { cin: 3, cout: 64, h: 6, w: 8, k: 3, pad: 'reflect' }] as Case[]) {
+        const { cin, cout, h, w, k } = c;
+        const x = t64([cin, h, w], randArray(cin * h * w, nextSeed()));
+        const wt = t64([cout, cin, k, k], randArray(cout * cin * k * k, nextSeed(), -0.5, 0.5));
+        const b = t64([cout], randArray(cout, nextSeed(), -0.2, 0.2));
+        const layer = prepareConv(gpu, uploadTensor(gpu, wt.data, wt.shape, 'w'), uploadTensor(gpu, b.data, b.shape, 'b'), { pad: c.pad });
+        const gy = createTensor(gpu, [cout, h, w], 'y');
+        poison(gpu, gy);
+        run(gpu, conv2dForward(gpu, layer, uploadTensor(gpu, x.data, x.shape, 'x'), gy, undefined, { relu: true }));
+        const want = reluRef(ref.conv2dForward(x, wt, b, c.pad)).data;
+        assert.ok(want.some((y) => y === 0) && want.some((y) => y > 0), 'both sides of the ReLU');
+        assertClose(await readTensor(gpu, gy), want, RTOL_DIRECT, `fused relu ${v.id} [${cin}->${cout} ${h}x${w} ${c.pad}]`);
+      }
+    } finally {
+      fixVariant(gpu, 'conv_direct', undefined);
+    }
+  });
+}
 
 test('reflect is not zeros: GPU reflect results differ from the zero-padded reference on the border', async () => {
   const gpu = await testGpu();
