@@ -2,12 +2,13 @@
 // default layers), split into forward, losses and backward, at several image sizes; with the same evaluation in
 // PyTorch on the CPU measured side by side (bench/torch_iteration.py) when python3-torch is installed.
 // Flags: --sizes 64,128,256,512  --runs N  --no-torch  --json FILE  --backbone vgg19|vgg19-16x (the PyTorch reference is VGG19's)
-//        --openblas DIR (the reference on that OpenBLAS; see bench/transfer.ts)
+//        --openblas DIR (the reference on that OpenBLAS; see bench/transfer.ts)  --tune (kernel variants measured first)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { openDawnGpu } from '../src/gpu/dawn.ts';
+import { configureTuning } from '../src/gpu/tune.ts';
 import { createTensor, readTensor, uploadTensor, writeTensor } from '../src/gpu/tensor.ts';
 import { createLbfgs } from '../src/optim/lbfgs.ts';
 import { createNetwork, layerShapes, layersUpTo } from '../src/nets/executor.ts';
@@ -71,6 +72,10 @@ function torchTimes(): Map<number, number> {
 
 const gpu = await openDawnGpu();
 console.log(`adapter: ${gpu.describe()}; storage binding limit ${(gpu.maxBindingBytes / 2 ** 20).toFixed(0)} MiB`);
+// --tune: kernel variants measured on this adapter first (as the CLI does; this process only), else the defaults.
+const tune = args.includes('--tune');
+if (tune) await configureTuning(gpu, { mode: 'on' });
+console.log(`kernel variants: ${tune ? 'tuned on this adapter (painterly tune)' : 'defaults (tuning off; --tune to measure)'}`);
 console.log(`backbone: ${backbone.name} (random weights: the timing does not depend on them), ${pooling} pooling`);
 const net = createNetwork(gpu, backbone.desc, await loadBackboneWeights(backbone.name, 'random:1', { upTo: 'relu5_1', onMessage: () => {} }));
 const rows: (string | number)[][] = [];
@@ -92,6 +97,7 @@ for (const size of sizes) {
   }
   const x = img();
   const grad = createTensor(gpu, x.shape, 'grad');
+  if (tune) await obj.evaluate(x, grad); // builds the program and settles its kernels' variants
   const st = obj.stages(x, grad);
   const fwd = await timeSteps(gpu, st.forward, { runs, minSeconds: 0 });
   const fl = await timeSteps(gpu, [...st.forward, ...st.losses], { runs, minSeconds: 0 });
