@@ -6,6 +6,7 @@
 //
 // Sizes: a decoder doubles what its encoder halved, so the image is reflection-padded to a multiple of 2^(levels-1)
 // (at most 16 px more per side) and the result cropped back: the output has exactly the content's size.
+import { settleTuning } from '../gpu/tune.ts';
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { encodeSteps } from '../gpu/kernel.ts';
 import { createTensor, destroyTensors, readBuffers, uploadTensor, type Tensor } from '../gpu/tensor.ts';
@@ -233,7 +234,9 @@ async function transferLevel(gpu: Gpu, model: FeedForwardModel, x: Tensor, style
   const lv = model.level(k);
   const [, h, w] = x.shape;
   const enc = model.plan(lv.encoder, h, w, lv.feature);
-  submit(gpu, forwardFrom(gpu, enc, x), `encode level ${k}`);
+  const encSteps = forwardFrom(gpu, enc, x);
+  await settleTuning(gpu); // first use of these shapes on this adapter: time their kernel variants (tuning 'on' only)
+  submit(gpu, encSteps, `encode level ${k}`);
   const F = enc.acts.get(lv.feature)!;
   const c = F.shape[0];
   const Y = createTensor(gpu, F.shape, `features level ${k}`);
@@ -254,9 +257,11 @@ async function transferLevel(gpu: Gpu, model: FeedForwardModel, x: Tensor, style
     const out = createTensor(gpu, [3, h, w], `decoded level ${k}`);
     const last = dec.acts.get(lv.decoder.desc.layers.at(-1)!.name)!;
     if (last.shape[1] !== h || last.shape[2] !== w) throw new PainterlyError(`decoder ${k} gives ${last.shape[2]}x${last.shape[1]}, expected ${w}x${h}`);
+    const decSteps = forwardFrom(gpu, dec, Y);
+    await settleTuning(gpu);
     const encd = gpu.device.createCommandEncoder({ label: `decode level ${k}` });
     const pass = encd.beginComputePass();
-    encodeSteps(pass, forwardFrom(gpu, dec, Y));
+    encodeSteps(pass, decSteps);
     pass.end();
     encd.copyBufferToBuffer(last.buffer, 0, out.buffer, 0, out.size * 4);
     gpu.device.queue.submit([encd.finish()]);

@@ -10,6 +10,7 @@ import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { encodeSteps, type Step } from '../gpu/kernel.ts';
 import { createTensor, destroyTensors, readBuffers, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import type { RgbImage } from '../image/image.ts';
+import { settleTuning } from '../gpu/tune.ts';
 import { forwardFrom } from '../nets/executor.ts';
 import { channelAffine, channelMix } from '../ops/channel.ts';
 import { featureStatsGpu, moments } from './ff-stats.ts';
@@ -104,7 +105,9 @@ export class FeedForwardSession {
       const act = plan.acts.get(lv.feature)!;
       // The plan's activations are reused by the next image of this size: keep a copy.
       F = createTensor(this.gpu, act.shape, `cached features level ${k}`);
-      submit(this.gpu, forwardFrom(this.gpu, plan, x), `encode level ${k}`, { from: act, to: F });
+      const steps = forwardFrom(this.gpu, plan, x);
+      await settleTuning(this.gpu); // kernel variants of new shapes, timed once per adapter (tuning 'on' only)
+      submit(this.gpu, steps, `encode level ${k}`, { from: act, to: F });
       this.counters.contentEncodes++;
       const cached: EncodedContent = { level: k, h: H, w: W, F };
       // The statistics stylizeFeedForward computes, with the same kernels (ff-stats.ts).
@@ -146,7 +149,9 @@ export class FeedForwardSession {
       const dec = this.model.plan(lv.decoder, F.shape[1], F.shape[2], lastName);
       const last = dec.acts.get(lastName)!;
       if (last.shape[1] !== c.h || last.shape[2] !== c.w) throw new PainterlyError(`decoder ${c.level} gives ${last.shape[2]}x${last.shape[1]}, expected ${c.w}x${c.h}`);
-      submit(gpu, [...steps, ...forwardFrom(gpu, dec, Y)], `decode level ${c.level}`);
+      const all = [...steps, ...forwardFrom(gpu, dec, Y)];
+      await settleTuning(gpu);
+      submit(gpu, all, `decode level ${c.level}`);
       this.counters.decodes++;
       const [data] = await readBuffers(gpu, [{ buffer: last.buffer, bytes: last.size * 4 }]);
       const content = this.content!.image;
