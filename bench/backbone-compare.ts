@@ -1,20 +1,12 @@
 // Side by side with PyTorch autograd: torchvision's resnet50() / densenet121() / vgg19_bn() with seeded random
 // weights (bench/torch_backbone.py writes them as safetensors with torchvision's names, plus the images and
-// autograd's loss and gradient); Painterly reads that file through --weights' reader, builds the same Gatys loss
-// ('paper' normalisation) and prints the relative differences of the loss terms and of the gradient.
+// autograd's loss and gradient in float32 and float64); Painterly reads that file through --weights' reader, builds
+// the same Gatys loss ('paper' normalisation) and prints the relative differences of the loss terms and gradient.
 //   node scripts/run-ts.mjs bench/backbone-compare.ts [--backbone resnet50|densenet121|vgg19_bn|all] [--size 64] [--softmax T]
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { openDawnGpu } from '../src/gpu/dawn.ts';
-import { createTensor, readTensor, uploadTensor } from '../src/gpu/tensor.ts';
-import { BACKBONES, type BackboneName } from '../src/nets/backbones.ts';
-import { createNetwork, deepest } from '../src/nets/executor.ts';
-import { GatysObjective, type LossConfig } from '../src/style/objective.ts';
-import { contentTargets, styleTargets } from '../src/style/targets.ts';
-import { featureTransformOf } from '../src/style/transform.ts';
-import { loadBackboneWeights } from '../src/weights/backbone-weights.ts';
+import { readTensor } from '../src/gpu/tensor.ts';
+import type { BackboneName } from '../src/nets/backbones.ts';
+import { backboneRun } from './backbone-setup.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string, def: string) => {
@@ -32,38 +24,16 @@ let worst = 0;
 let gradWorst = 0;
 
 for (const name of names) {
-  const bb = BACKBONES[name];
-  const contentLayers = bb.defaults.contentLayers;
-  const styleLayers = bb.defaults.styleLayers;
-  const work = mkdtempSync(join(tmpdir(), `painterly-${name}-`));
-  const r = spawnSync(python, ['bench/torch_backbone.py', '--backbone', name, '--size', String(size), '--out', work,
-    '--content-layers', contentLayers.join(','), '--style-layers', styleLayers.join(','), '--softmax', String(softmax)], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`torch_backbone.py failed: ${r.stderr}`);
-  const torch = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+  const { torch, cfg, obj, x, grad, file, destroy } = await backboneRun(gpu, name, size, { softmax });
   const { h, w } = torch;
-  const raw = (f: string) => new Float32Array(new Uint8Array(readFileSync(join(work, f))).buffer);
-  const upTo = deepest(bb.desc, [...contentLayers, ...styleLayers]);
-  const weights = await loadBackboneWeights(name, join(work, 'weights.safetensors'), { upTo });
-  const net = createNetwork(gpu, bb.desc, weights);
-  const cfg: LossConfig = {
-    contentLayers, styleLayers, styleLayerWeights: styleLayers.map(() => 1 / styleLayers.length),
-    contentWeight: 1, styleWeight: 1e3, tvWeight: 1e-3, normalization: 'paper',
-    featureTransform: softmax > 0 ? 'softmax' : 'none', softmaxTemperature: softmax || 1,
-  };
-  const transform = featureTransformOf(cfg);
-  const t = (f: string, label: string) => uploadTensor(gpu, raw(f), [3, h, w], label);
-  const [content, style, x] = [t('content.f32', 'content'), t('style.f32', 'style'), t('x.f32', 'x')];
-  const P = contentTargets(gpu, net, content, contentLayers, 'max', transform);
-  const A = await styleTargets(gpu, net, [style], [1], styleLayers, 'max', h, w, transform);
-  const obj = new GatysObjective(gpu, net, h, w, 'max', cfg, { content: P, style: A });
-  const grad = createTensor(gpu, [3, h, w], 'grad');
+  const { contentLayers, styleLayers } = cfg;
   const t0 = performance.now();
   await obj.evaluate(x, grad);
   const ms = performance.now() - t0;
   const terms = obj.last!;
   const g = await readTensor(gpu, grad);
-  const tg = raw('grad.f32');
-  const g64 = new Float64Array(new Uint8Array(readFileSync(join(work, 'grad.f64'))).buffer);
+  const tg = new Float32Array(file('grad.f32').buffer);
+  const g64 = new Float64Array(file('grad.f64').buffer);
   const relNorm = (a: ArrayLike<number>) => {
     let n = 0, d = 0;
     for (let i = 0; i < a.length; i++) { n += g64[i] ** 2; d += (a[i] - g64[i]) ** 2; }
@@ -87,9 +57,7 @@ for (const name of names) {
   console.log(`  gradient ‖g − g64‖/‖g64‖: painterly ${relNorm(g).toExponential(2)}, torch float32 ${relNorm(tg).toExponential(2)}` +
     `   (one evaluation: ${ms.toFixed(0)} ms, the first, with pipeline compiles)`);
   gradWorst = Math.max(gradWorst, relNorm(g) / Math.max(relNorm(tg), 1e-7));
-  obj.destroy();
-  net.destroy();
-  rmSync(work, { recursive: true, force: true });
+  destroy();
 }
 console.log(`\nworst relative difference of a loss term, painterly vs torch float32: ${worst.toExponential(2)} (${worst <= 1e-4 ? 'within' : 'PAST'} 1e-4)`);
 console.log(`gradient error against float64, painterly over torch float32's: at most ${gradWorst.toFixed(2)}x`);

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { openDawnGpu } from '../src/gpu/dawn.ts';
 import type { Gpu } from '../src/gpu/device.ts';
-import { encodeSteps, type Step } from '../src/gpu/kernel.ts';
+import { submitTimed, type Step } from '../src/gpu/kernel.ts';
 import { createTensor, uploadTensor } from '../src/gpu/tensor.ts';
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convAlgorithmFor, prepareConv } from '../src/ops/conv2d.ts';
 import { fixVariant } from '../src/gpu/tune.ts';
@@ -16,17 +16,7 @@ function rand(n: number): Float32Array {
   for (let i = 0; i < n; i++) { s = (Math.imul(s, 1103515245) + 12345) >>> 0; a[i] = (s / 2 ** 32) - 0.5; }
   return a;
 }
-async function timeOnce(gpu: Gpu, steps: Step[], reps: number): Promise<number> {
-  const enc = gpu.device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  for (let r = 0; r < reps; r++) encodeSteps(pass, steps);
-  pass.end();
-  const cb = enc.finish();
-  const t0 = performance.now();
-  gpu.device.queue.submit([cb]);
-  await gpu.device.queue.onSubmittedWorkDone();
-  return (performance.now() - t0) / 1000 / reps;
-}
+const timeOnce = async (gpu: Gpu, steps: Step[], reps: number) => (await submitTimed(gpu, steps, reps)) / reps;
 interface Contender { name: string; flops: number; build: () => Step[]; variant?: [string, string] }
 const gpu = await openDawnGpu();
 const cases: Contender[] = [];

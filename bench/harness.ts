@@ -1,7 +1,7 @@
 // Benchmark helpers: time bound Steps on the GPU (submit + onSubmittedWorkDone, median of several runs after an
 // untimed warm-up that also compiles the pipelines), and format tables.
 import type { Gpu } from '../src/gpu/device.ts';
-import { encodeSteps, type Step } from '../src/gpu/kernel.ts';
+import { submitTimed, type Step } from '../src/gpu/kernel.ts';
 
 export interface Timing {
   /** Median seconds per execution of the steps. */
@@ -12,18 +12,6 @@ export interface Timing {
   reps: number;
 }
 
-async function submitTimed(gpu: Gpu, steps: Step[], reps: number): Promise<number> {
-  const enc = gpu.device.createCommandEncoder({ label: 'bench' });
-  const pass = enc.beginComputePass({ label: 'bench' });
-  for (let r = 0; r < reps; r++) encodeSteps(pass, steps);
-  pass.end();
-  const cb = enc.finish();
-  const t0 = performance.now();
-  gpu.device.queue.submit([cb]);
-  await gpu.device.queue.onSubmittedWorkDone();
-  gpu.checkAlive();
-  return (performance.now() - t0) / 1000;
-}
 
 /**
  * Times `steps`: one untimed warm-up, then `runs` timed submits; kernels under `minSeconds` per execution are

@@ -209,6 +209,23 @@ export function encodeSteps(pass: GPUComputePassEncoder, steps: Step[]): void {
   }
 }
 
+/**
+ * Seconds from submit to completion of `reps` back-to-back executions of `steps` in one pass (the autotuner's and
+ * the benchmarks' one timing primitive).
+ */
+export async function submitTimed(gpu: Gpu, steps: Step[], reps: number, label = 'timed'): Promise<number> {
+  const enc = gpu.device.createCommandEncoder({ label });
+  const pass = enc.beginComputePass({ label });
+  for (let r = 0; r < reps; r++) encodeSteps(pass, steps);
+  pass.end();
+  const cb = enc.finish();
+  const t0 = performance.now();
+  gpu.device.queue.submit([cb]);
+  await gpu.device.queue.onSubmittedWorkDone();
+  gpu.checkAlive();
+  return (performance.now() - t0) / 1000;
+}
+
 /** Encodes and submits steps as one command buffer. */
 export function run(gpu: Gpu, steps: Step[], label = 'run'): void {
   const enc = gpu.device.createCommandEncoder({ label });

@@ -14,7 +14,7 @@
 // variant against the float64 reference this way). Choices are keyed by kernel, shape class and a hash of the
 // kernel's source, so an edited shader is measured again rather than trusted.
 import { PainterlyError, type Gpu } from './device.ts';
-import { encodeSteps, type Step } from './kernel.ts';
+import { submitTimed, type Step } from './kernel.ts';
 import type { WeightStore } from '../weights/store.ts';
 
 export type TuneMode = 'off' | 'cached' | 'on';
@@ -203,17 +203,9 @@ export function tunedSteps<D>(gpu: Gpu, t: Tunable<D>, d: D, build: (variant: st
   return steps;
 }
 
-async function submitTimed(gpu: Gpu, steps: Step[], reps: number): Promise<number> {
-  const enc = gpu.device.createCommandEncoder({ label: 'tune' });
-  const pass = enc.beginComputePass({ label: 'tune' });
-  for (let r = 0; r < reps; r++) encodeSteps(pass, steps);
-  pass.end();
-  const cb = enc.finish();
-  const t0 = performance.now();
-  gpu.device.queue.submit([cb]);
-  await gpu.device.queue.onSubmittedWorkDone();
-  gpu.checkAlive();
-  return (performance.now() - t0) / 1000;
+/** The power of two at or above x, capped: how tunables bucket a dimension into shape classes. */
+export function shapeBucket(x: number, cap: number): number {
+  return Math.min(cap, 2 ** Math.ceil(Math.log2(Math.max(1, x))));
 }
 
 export interface Measured { variant: string; ms: number }

@@ -55,6 +55,11 @@ function convAndRelu(desc: NetDescription): string[] {
 }
 
 const VGG19_NAMES = torchvisionVggNames(VGG19);
+/** VGG19's α, β, γ (docs/loss-weights.md); the torchvision backbones without trained weights here keep them. */
+const VGG19_LOSS_WEIGHTS = {
+  paper: { contentWeight: 1, styleWeight: 3e7, tvWeight: 2e3 },
+  scaleFree: { contentWeight: 1, styleWeight: 15, tvWeight: 250 },
+};
 const VGG19_BN_NAMES = torchvisionVggNames(VGG19_BN);
 const DEFAULT_STYLE = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'];
 
@@ -69,8 +74,7 @@ export const BACKBONES: Record<BackboneName, Backbone> = {
     featureLayers: convAndRelu(VGG19),
     defaults: {
       contentLayers: ['relu4_2'], styleLayers: DEFAULT_STYLE, pooling: 'avg', lineSearch: 'none',
-      paper: { contentWeight: 1, styleWeight: 3e7, tvWeight: 2e3 },
-      scaleFree: { contentWeight: 1, styleWeight: 15, tvWeight: 250 },
+      ...VGG19_LOSS_WEIGHTS,
     },
     pretrained: "torchvision's ImageNet VGG19 (timm vgg19.tv_in1k)",
   },
@@ -96,8 +100,7 @@ export const BACKBONES: Record<BackboneName, Backbone> = {
     featureLayers: VGG19_BN.layers.filter((l) => l.op === 'relu' || l.op === 'batchnorm' || l.op === 'pool').map((l) => l.name),
     defaults: {
       contentLayers: ['relu4_2'], styleLayers: DEFAULT_STYLE, pooling: 'avg', lineSearch: 'none',
-      paper: { contentWeight: 1, styleWeight: 3e7, tvWeight: 2e3 },
-      scaleFree: { contentWeight: 1, styleWeight: 15, tvWeight: 250 },
+      ...VGG19_LOSS_WEIGHTS,
     },
     pretrained: "torchvision's ImageNet VGG19 with batch norm (timm vgg19_bn.tv_in1k)",
   },
@@ -109,8 +112,7 @@ export const BACKBONES: Record<BackboneName, Backbone> = {
     featureLayers: resnetFeatureLayers(RESNET50),
     defaults: {
       contentLayers: ['layer3'], styleLayers: ['relu', 'layer1', 'layer2', 'layer3', 'layer4'], pooling: 'max', lineSearch: 'none',
-      paper: { contentWeight: 1, styleWeight: 3e7, tvWeight: 2e3 },
-      scaleFree: { contentWeight: 1, styleWeight: 15, tvWeight: 250 },
+      ...VGG19_LOSS_WEIGHTS,
     },
     pretrained: "torchvision's ImageNet ResNet-50 (timm resnet50.tv_in1k)",
   },
@@ -123,8 +125,7 @@ export const BACKBONES: Record<BackboneName, Backbone> = {
     featureLayers: denseFeatureLayers(DENSENET121_DESC),
     defaults: {
       contentLayers: ['denseblock3'], styleLayers: ['relu0', 'denseblock1', 'denseblock2', 'denseblock3', 'denseblock4'], pooling: 'max', lineSearch: 'none',
-      paper: { contentWeight: 1, styleWeight: 3e7, tvWeight: 2e3 },
-      scaleFree: { contentWeight: 1, styleWeight: 15, tvWeight: 250 },
+      ...VGG19_LOSS_WEIGHTS,
     },
     pretrained: "torchvision's ImageNet DenseNet-121 (timm densenet121.tv_in1k)",
   },

@@ -125,21 +125,12 @@ export function createNetwork(gpu: Gpu, desc: NetDescription, weights: NetWeight
 
 // ---------------------------------------------------------------------------------------------- names and shapes
 
-export function layerNames(desc: NetDescription): string[] {
-  return desc.layers.map((l) => l.name);
-}
-
 /** The deepest of several layers (all must exist; aliases resolved). */
 export function deepest(desc: NetDescription, names: string[], what = 'layer'): string {
   let best = -1;
   for (const n of names) best = Math.max(best, desc.layers.indexOf(layersUpTo(desc, n, what).at(-1)!));
   if (best < 0) throw new PainterlyError(`${desc.name}: expected at least one layer`);
   return desc.layers[best].name;
-}
-
-/** The deepest convolution computing `name` needs (whose weights must be loaded). */
-export function lastConvUpTo(desc: NetDescription, name: string): string | undefined {
-  return layersUpTo(desc, name).filter((l) => l.op === 'conv').at(-1)?.name;
 }
 
 /** Spatial size after 2x2 stride-2 pooling: PyTorch's floor rule, or ceil_mode. */
@@ -156,11 +147,6 @@ export function layerShapes(net: Network | NetDescription, h: number, w: number,
   }
   for (const [alias, canon] of Object.entries(desc.aliases ?? {})) if (r.shapes.has(canon)) r.shapes.set(alias, r.shapes.get(canon)!);
   return r.shapes;
-}
-
-/** Downsamplings (poolings and strided convs) between the input and a layer's output (its "level"). */
-export function levelOf(desc: NetDescription, name: string): number {
-  return layersUpTo(desc, name).filter((l) => l.op === 'pool' || (l.op === 'conv' && (l.stride ?? 1) > 1)).length;
 }
 
 /**
@@ -288,15 +274,18 @@ class SlotPool {
 interface GradSchedule {
   slots: number;
   slotOf: Map<string, number>;
-  /** Per layer index: the temporary slot for each input whose gradient is already written (undefined: write directly). */
-  temps: Map<number, (number | undefined)[]>;
+  /**
+   * Per layer index, per input: whether that input's gradient already holds another reader's part (then `add` and
+   * `concat` accumulate into it, other ops write `temp` and add it), or is written here first.
+   */
+  writes: Map<number, { accumulate: boolean; temp?: number }[]>;
   zeroed: Set<string>;
 }
 
 function gradSchedule(nodes: Node[]): GradSchedule {
   const pool = new SlotPool();
   const slotOf = new Map<string, number>();
-  const temps = new Map<number, (number | undefined)[]>();
+  const writes = new Map<number, { accumulate: boolean; temp?: number }[]>();
   const zeroed = new Set<string>();
   for (let i = nodes.length - 1; i >= 0; i--) {
     const n = nodes[i];
@@ -305,25 +294,19 @@ function gradSchedule(nodes: Node[]): GradSchedule {
       zeroed.add(n.name);
     }
     if (i > 0) {
-      const t: (number | undefined)[] = [];
-      const taken: number[] = [];
-      n.inputs.forEach((input, k) => {
-        // The same tensor read twice by one layer (x + x): the second read accumulates like another reader's.
-        const written = slotOf.has(input) || n.inputs.indexOf(input) < k;
-        if (!slotOf.has(input)) slotOf.set(input, pool.take());
-        // add and concat accumulate natively (axpy, channelCopy with accumulate); others write a temporary first.
-        if (written && n.spec.op !== 'add' && n.spec.op !== 'concat') {
-          const s = pool.take();
-          taken.push(s);
-          t.push(s);
-        } else t.push(undefined);
+      const native = n.spec.op === 'add' || n.spec.op === 'concat'; // accumulate in place (axpy, channelCopy)
+      const w = n.inputs.map((input) => {
+        // Written already by a later reader, or by an earlier input slot of this layer (x + x).
+        const accumulate = slotOf.has(input);
+        if (!accumulate) slotOf.set(input, pool.take());
+        return { accumulate, temp: accumulate && !native ? pool.take() : undefined };
       });
-      for (const s of taken) pool.give(s);
-      temps.set(i, t);
+      for (const x of w) if (x.temp !== undefined) pool.give(x.temp);
+      writes.set(i, w);
     }
     pool.give(slotOf.get(n.name)!);
   }
-  return { slots: pool.count, slotOf, temps, zeroed };
+  return { slots: pool.count, slotOf, writes, zeroed };
 }
 
 export function planNetwork(gpu: Gpu, net: Network, o: PlanOptions): NetPlan {
@@ -363,12 +346,11 @@ export function planNetwork(gpu: Gpu, net: Network, o: PlanOptions): NetPlan {
   const need = { v: 0, m: 0 };
   for (const n of nodes) {
     if (n.spec.op !== 'conv') continue;
-    const [, H, W] = shapes.get(n.inputs.length ? n.inputs[0] : n.name) ?? [0, o.h, o.w];
+    const [, H, W] = n.inputs.length ? shapes.get(n.inputs[0])! : [0, o.h, o.w];
     const [, Ho, Wo] = shapes.get(n.name)!;
-    const inHW = n.inputs.length ? [H, W] : [o.h, o.w];
     for (const dir of o.backward ? ['forward', 'input'] as const : ['forward'] as const) {
-      // Stride-1 convs keep the size; for strided ones the Winograd paths are not used (sizes are for the input).
-      const b = convScratchBytes(gpu, net.convs.get(n.name)!, dir, dir === 'forward' ? inHW[0] : Ho, dir === 'forward' ? inHW[1] : Wo);
+      // The forward's size is the input's, the input gradient's the output's (the same but for strided convs).
+      const b = convScratchBytes(gpu, net.convs.get(n.name)!, dir, dir === 'forward' ? H : Ho, dir === 'forward' ? W : Wo);
       need.v = Math.max(need.v, b.v);
       need.m = Math.max(need.m, b.m);
     }
@@ -469,8 +451,7 @@ export function forwardFrom(gpu: Gpu, plan: NetPlan, image: Tensor): Step[] {
 export type LossAt = (layer: string, act: Tensor, grad: Tensor) => Step[];
 
 export interface BackwardProgram {
-  /** Buffers to clear before the steps run (none today: zero gradients are filled by steps). */
-  clears: GPUBuffer[];
+  /** The whole backward, zero-filling the gradients no reader writes (the top) itself. */
   steps: Step[];
 }
 
@@ -520,25 +501,15 @@ export function backwardInto(gpu: Gpu, plan: NetPlan, lossAt: LossAt, imageGrad:
       steps.push(...layerBackward(gpu, plan, 0, 0, gOut, imageGrad, false));
       continue;
     }
-    const temps = grads.temps.get(i)!;
-    n.inputs.forEach((input, k) => {
-      const temp = temps[k];
-      const native = n.spec.op === 'add' || n.spec.op === 'concat';
-      const written = native && isWritten(nodes, i, input, k);
+    grads.writes.get(i)!.forEach(({ accumulate, temp }, k) => {
+      const input = n.inputs[k];
       if (temp === undefined) {
-        steps.push(...layerBackward(gpu, plan, i, k, gOut, g(input), written));
+        steps.push(...layerBackward(gpu, plan, i, k, gOut, g(input), accumulate));
       } else {
         const t = g(input, temp);
         steps.push(...layerBackward(gpu, plan, i, k, gOut, t, false), vecAxpy(gpu, 1, t, g(input)));
       }
     });
   }
-  return { clears: [], steps };
-}
-
-/** Whether a reader after layer i (or an earlier input slot of layer i itself) already wrote input's gradient. */
-function isWritten(nodes: Node[], i: number, input: string, k: number): boolean {
-  if (nodes[i].inputs.indexOf(input) < k) return true;
-  for (let j = i + 1; j < nodes.length; j++) if (nodes[j].inputs.includes(input)) return true;
-  return false;
+  return { steps };
 }

@@ -133,34 +133,24 @@ export function minimumSide(desc: NetDescription, name: string): number {
   throw new PainterlyError(`${desc.name}: no image size leaves a position at ${name}`);
 }
 
-/** Which input channels each conv up to `upTo` receives (the description's own channel counts). */
+/** Channels entering and leaving each layer up to `upTo` (the description's own counts). */
+function channelsOf(desc: NetDescription, upTo: string): { node: Node; cin: number; cout: number }[] {
+  const out = new Map<string, number>();
+  return graphOf(desc, layersUpTo(desc, upTo)).map((node) => {
+    const cin = node.inputs.length ? out.get(node.inputs[0])! : desc.inputChannels;
+    const cout = node.spec.op === 'conv' ? node.spec.cout
+      : node.spec.op === 'concat' ? node.inputs.reduce((a, i) => a + out.get(i)!, 0) : cin;
+    out.set(node.name, cout);
+    return { node, cin, cout };
+  });
+}
+
+/** Which input channels each conv up to `upTo` receives. */
 export function convInputChannels(desc: NetDescription, upTo: string): Map<string, number> {
-  const ch = new Map<string, number>();
-  const cin = new Map<string, number>();
-  for (const n of graphOf(desc, layersUpTo(desc, upTo))) {
-    const c = n.inputs.length ? ch.get(n.inputs[0])! : desc.inputChannels;
-    if (n.spec.op === 'conv') {
-      cin.set(n.name, c);
-      ch.set(n.name, n.spec.cout);
-    } else if (n.spec.op === 'concat') {
-      ch.set(n.name, n.inputs.reduce((a, i) => a + ch.get(i)!, 0));
-    } else {
-      ch.set(n.name, c);
-    }
-  }
-  return cin;
+  return new Map(channelsOf(desc, upTo).filter((l) => l.node.spec.op === 'conv').map((l) => [l.node.name, l.cin]));
 }
 
 /** Channels entering each batch-norm layer up to `upTo`. */
 export function normChannels(desc: NetDescription, upTo: string): Map<string, number> {
-  const ch = new Map<string, number>();
-  const out = new Map<string, number>();
-  for (const n of graphOf(desc, layersUpTo(desc, upTo))) {
-    const c = n.inputs.length ? ch.get(n.inputs[0])! : desc.inputChannels;
-    if (n.spec.op === 'conv') ch.set(n.name, n.spec.cout);
-    else if (n.spec.op === 'concat') ch.set(n.name, n.inputs.reduce((a, i) => a + ch.get(i)!, 0));
-    else ch.set(n.name, c);
-    if (n.spec.op === 'batchnorm') out.set(n.name, c);
-  }
-  return out;
+  return new Map(channelsOf(desc, upTo).filter((l) => l.node.spec.op === 'batchnorm').map((l) => [l.node.name, l.cin]));
 }

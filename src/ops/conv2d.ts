@@ -16,7 +16,7 @@ import winoSource from '../../shaders/conv_winograd.wgsl';
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { bind, fold, run, type BufferRef, type KernelSpec, type Step } from '../gpu/kernel.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { tunedSteps, type Tunable } from '../gpu/tune.ts';
+import { shapeBucket, tunedSteps, type Tunable } from '../gpu/tune.ts';
 import { bindMatmul } from './matmul.ts';
 import { convOutputSize, isStrided, matmulConvSteps, stridedForwardSteps, stridedInputSteps, useConvMatmul } from './conv_strided.ts';
 
@@ -245,14 +245,13 @@ const DIRECT_VARIANTS: Record<string, { note: string; fits(d: ConvDirectDims): b
   'few-in-16': { note: 'A <= 4: 4 pixels x 16 output channels per thread, the A*9 taps loaded once per 16 channels', fits: (d) => d.k === 3 && d.a <= 4 && d.b > 16 },
 };
 
-const pow2 = (x: number, cap: number) => Math.min(cap, 2 ** Math.ceil(Math.log2(Math.max(1, x))));
 
 /** The direct conv's variants for the autotuner (src/gpu/tune.ts); the first is the deterministic default. */
 export const convDirectTunable: Tunable<ConvDirectDims> = {
   name: 'conv_direct',
   source: directSource + smallSource,
   variants: Object.entries(DIRECT_VARIANTS).map(([id, v]) => ({ id, note: v.note })),
-  shapeClass: (d) => `a${Math.min(d.a, 5)}.b${pow2(d.b, 4096)}.k${d.k}.hw${pow2(d.h * d.w, 1 << 24)}`,
+  shapeClass: (d) => `a${Math.min(d.a, 5)}.b${shapeBucket(d.b, 4096)}.k${d.k}.hw${shapeBucket(d.h * d.w, 1 << 24)}`,
   applies: (_gpu, d, v) => DIRECT_VARIANTS[v].fits(d),
   bench: (gpu, d, v) => {
     const c = gpu.collect();

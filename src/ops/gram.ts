@@ -5,7 +5,7 @@ import source from '../../shaders/gram.wgsl';
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { bind, fold, type KernelSpec, type Step } from '../gpu/kernel.ts';
 import { createTensor, type Tensor } from '../gpu/tensor.ts';
-import { tunedSteps, type Tunable } from '../gpu/tune.ts';
+import { shapeBucket, tunedSteps, type Tunable } from '../gpu/tune.ts';
 
 const file = 'shaders/gram.wgsl';
 /** Rows per sym_matmul workgroup (fixed in the shader). */
@@ -71,7 +71,6 @@ export function gramChunks(gpu: Gpu, N: number, M: number, variant = 'quad-lanes
 
 export interface GramDims { n: number; m: number }
 
-const pow2 = (x: number, cap: number) => Math.min(cap, 2 ** Math.ceil(Math.log2(Math.max(1, x))));
 
 /** The Gram's variants for the autotuner (src/gpu/tune.ts); the first is the deterministic default. */
 export const gramTunable: Tunable<GramDims> = {
@@ -84,7 +83,7 @@ export const gramTunable: Tunable<GramDims> = {
     { id: 'rows8-lanes8', note: '8 rows x 8 columns per workgroup of 8, one column per lane (the kernel before tuning)' },
     { id: 'tiled64', note: '64x64 block per 16x16 workgroup, 4x4 per thread, 16-m tiles in shared memory' },
   ],
-  shapeClass: (d) => `n${pow2(d.n, 4096)}.m${pow2(d.m, 1 << 24)}`,
+  shapeClass: (d) => `n${shapeBucket(d.n, 4096)}.m${shapeBucket(d.m, 1 << 24)}`,
   applies: (gpu, d, v) => {
     const { rows, cols } = VARIANTS[v];
     if (Math.ceil(d.n / rows) * Math.ceil(d.n / cols) > 65535 * 65535) return false;

@@ -4,7 +4,7 @@ import source from '../../shaders/matmul.wgsl';
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { bind, type BufferRef, type KernelSpec, type Step } from '../gpu/kernel.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { tunedSteps, type Tunable } from '../gpu/tune.ts';
+import { shapeBucket, tunedSteps, type Tunable } from '../gpu/tune.ts';
 
 export const MATMUL_ROWS = 8; // ROWS in the shader
 /** Columns of one matmul workgroup in the default variant (16 threads x vec4); the style loss checks its grid with it. */
@@ -32,7 +32,6 @@ const VARIANTS: Record<string, MatmulVariant> = {
   'tiled64': { spec: matmulTiledSpec, rows: 64, cols: 64 },
 };
 
-const pow2 = (x: number, cap: number) => Math.min(cap, 2 ** Math.ceil(Math.log2(Math.max(1, x))));
 
 function bench(gpu: Gpu, d: MatmulDims, variant: string): { steps: Step[]; destroy(): void } {
   const batch = d.batch ?? 1;
@@ -54,7 +53,7 @@ export const matmulTunable: Tunable<MatmulDims> = {
     { id: 'rows8-wg64', note: '8 rows x 256 columns per workgroup of 64, no shared memory' },
     { id: 'tiled64', note: '64x64 block per 16x16 workgroup, 4x4 per thread, 16-k tiles in shared memory' },
   ],
-  shapeClass: (d) => `m${pow2(d.m, 65536)}.n${pow2(d.n, 65536)}.k${pow2(d.k, 4096)}.b${pow2(d.batch ?? 1, 64)}`,
+  shapeClass: (d) => `m${shapeBucket(d.m, 65536)}.n${shapeBucket(d.n, 65536)}.k${shapeBucket(d.k, 4096)}.b${shapeBucket(d.batch ?? 1, 64)}`,
   applies: (gpu, d, v) => {
     if (Math.ceil(d.m / VARIANTS[v].rows) > 65535) return false;
     if (v === 'tiled64') return gpu.limits.maxComputeInvocationsPerWorkgroup >= 256 && gpu.limits.maxComputeWorkgroupStorageSize >= 8192;

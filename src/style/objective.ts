@@ -80,7 +80,7 @@ function styleSlots(layer: string, weight: number, masked: Targets['masked']): S
   return regions.map((region) => ({ kind: 'style', layer, weight: regionWeight(weight, region), region }));
 }
 
-interface Program { x: GPUBuffer; grad: GPUBuffer; clears: GPUBuffer[]; steps: Step[]; forwardSteps: number }
+interface Program { x: GPUBuffer; grad: GPUBuffer; steps: Step[]; forwardSteps: number }
 
 export class GatysObjective {
   readonly n: number;
@@ -95,8 +95,8 @@ export class GatysObjective {
   private readonly programs: Program[] = [];
   private readonly matting: { guide: MattingGuide; steps: MattingSteps[] } | undefined;
   private readonly transform: FeatureTransform | undefined;
-  /** Per tapped layer with a transform: S = transform(F), its gradient, and the gradient w.r.t. F before adding. */
-  private readonly transformed = new Map<string, { S: Tensor; dS: Tensor; dF: Tensor }>();
+  /** Per tapped layer with a transform: S = transform(F) and its gradient (turned in place into F's part). */
+  private readonly transformed = new Map<string, { S: Tensor; dS: Tensor }>();
 
   /** `guide`: the content image at h x w, needed when cfg.mattingWeight is set. */
   constructor(gpu: Gpu, net: Network, h: number, w: number, pooling: Pooling, cfg: LossConfig, private readonly targets: Targets,
@@ -139,7 +139,7 @@ export class GatysObjective {
     let g = grad;
     if (T) {
       // The losses see S = transform(F) and add into dS; then dF = (∂S/∂F)ᵀ dS is added into the layer's gradient.
-      const t = { S: createTensor(this.gpu, act.shape, `S.${layer}`), dS: createTensor(this.gpu, act.shape, `dS.${layer}`), dF: createTensor(this.gpu, act.shape, `dF.${layer}`) };
+      const t = { S: createTensor(this.gpu, act.shape, `S.${layer}`), dS: createTensor(this.gpu, act.shape, `dS.${layer}`) };
       this.transformed.set(layer, t);
       steps.push(...transformForward(this.gpu, T, act, t.S), vecFill(this.gpu, t.dS, 0));
       F = t.S;
@@ -155,7 +155,7 @@ export class GatysObjective {
     });
     if (T) {
       const t = this.transformed.get(layer)!;
-      steps.push(...softmaxChannelsBackward(this.gpu, t.S, t.dS, t.dF, T.temperature), vecAxpy(this.gpu, 1, t.dF, grad));
+      steps.push(...softmaxChannelsBackward(this.gpu, t.S, t.dS, t.dS, T.temperature), vecAxpy(this.gpu, 1, t.dS, grad));
     }
     this.lossSteps.set(layer, steps);
     return steps;
@@ -184,7 +184,7 @@ export class GatysObjective {
       this.matting.steps.push(m);
       steps.push(...m.steps);
     }
-    const p = { x: x.buffer, grad: grad.buffer, clears: back.clears, steps, forwardSteps: fwd.length };
+    const p = { x: x.buffer, grad: grad.buffer, steps, forwardSteps: fwd.length };
     this.programs.push(p);
     return p;
   }
@@ -193,17 +193,16 @@ export class GatysObjective {
    * The program split for benchmarks: the forward alone, the loss steps (which read only forward activations), and
    * the whole evaluation. Timing forward, forward+losses and all gives the three parts by difference.
    */
-  stages(x: Tensor, grad: Tensor): { forward: Step[]; losses: Step[]; all: Step[]; clears: GPUBuffer[] } {
+  stages(x: Tensor, grad: Tensor): { forward: Step[]; losses: Step[]; all: Step[] } {
     const p = this.programFor(x, grad);
     const forward = p.steps.slice(0, p.forwardSteps);
     const losses = [...this.lossSteps.values()].flat();
-    return { forward, losses, all: p.steps, clears: p.clears };
+    return { forward, losses, all: p.steps };
   }
 
   /** Records the whole evaluation into `enc` (forward, losses, backward; gradient into `grad`). */
   encode(enc: GPUCommandEncoder, x: Tensor, grad: Tensor): void {
     const p = this.programFor(x, grad);
-    for (const b of p.clears) enc.clearBuffer(b);
     const pass = enc.beginComputePass({ label: 'gatys' });
     encodeSteps(pass, p.steps);
     pass.end();
@@ -233,7 +232,7 @@ export class GatysObjective {
 
   destroy(): void {
     this.plan.destroy();
-    for (const t of this.transformed.values()) destroyTensors(t.S, t.dS, t.dF);
+    for (const t of this.transformed.values()) destroyTensors(t.S, t.dS);
     this.scalars.destroy();
     this.matting?.steps.forEach((m) => m.destroy());
     this.matting?.guide.destroy();

@@ -178,9 +178,8 @@ function local(grid: TileGrid, tile: Tile, layer: string, r: Rect): Rect {
   return { ...r, y0: r.y0 - tile.y0 / s, x0: r.x0 - tile.x0 / s };
 }
 
-function submit(gpu: Gpu, steps: Step[], clears: GPUBuffer[] = [], label = 'tile'): void {
+function submit(gpu: Gpu, steps: Step[], label = 'tile'): void {
   const enc = gpu.device.createCommandEncoder({ label });
-  for (const b of clears) enc.clearBuffer(b);
   const pass = enc.beginComputePass({ label });
   encodeSteps(pass, steps);
   pass.end();
@@ -212,7 +211,7 @@ export function tiledContentTargets(gpu: Gpu, net: Network, image: Tensor, layer
         out.get(l)!.push(P);
         steps.push(windowCopy(gpu, F, P, { from: local(grid, tile, l, win) }));
       }
-      submit(gpu, steps, [], 'tiled content targets');
+      submit(gpu, steps, 'tiled content targets');
     }
   } finally {
     plan.destroy();
@@ -252,7 +251,7 @@ export async function tiledGrams(
         if (t === 0) steps.push(...gram(gpu, Fc, a.G, scales[i]));
         else steps.push(...gram(gpu, Fc, a.Gt, scales[i]), vecAxpy(gpu, 1, a.Gt, a.G));
       });
-      submit(gpu, steps, [], 'tiled grams');
+      submit(gpu, steps, 'tiled grams');
     });
     return (await readBuffers(gpu, acc.map((a) => ({ buffer: a.G.buffer, bytes: a.G.size * 4 })))).map((v) => v.slice());
   } finally {
@@ -292,7 +291,6 @@ export class TiledObjective {
   private readonly owned: Tensor[] = [];
   private readonly tileSteps: TileSteps[] = [];
   private readonly between: Step[] = [];
-  private readonly clears: GPUBuffer[];
   private readonly programs: Program[] = [];
 
   constructor(gpu: Gpu, net: Network, grid: TileGrid, pooling: Pooling, cfg: LossConfig, targets: TiledTargets) {
@@ -364,7 +362,6 @@ export class TiledObjective {
       markers.set(marker, { layer, act, grad });
       return [marker];
     }, this.gt);
-    this.clears = back.clears;
     const fwd = forwardFrom(gpu, this.plan, this.xt);
 
     grid.tiles.forEach((tile, t) => {
@@ -449,10 +446,10 @@ export class TiledObjective {
   /** f(x), with ∇f written into grad: 2 x tiles + 2 submits, one readback of the loss terms. */
   async evaluate(x: Tensor, grad: Tensor): Promise<number> {
     const p = this.programFor(x, grad);
-    this.tileSteps.forEach((s, t) => submit(this.gpu, [p.crops[t], ...s.pass1], [], 'tiled pass 1'));
-    submit(this.gpu, this.between, [], 'tiled style differences');
-    this.tileSteps.forEach((s, t) => submit(this.gpu, [p.crops[t], ...s.pass2, p.pastes[t]], this.clears, 'tiled pass 2'));
-    submit(this.gpu, p.tv, [], 'tiled tv');
+    this.tileSteps.forEach((s, t) => submit(this.gpu, [p.crops[t], ...s.pass1], 'tiled pass 1'));
+    submit(this.gpu, this.between, 'tiled style differences');
+    this.tileSteps.forEach((s, t) => submit(this.gpu, [p.crops[t], ...s.pass2, p.pastes[t]], 'tiled pass 2'));
+    submit(this.gpu, p.tv, 'tiled tv');
     const [vals] = await readBuffers(this.gpu, [{ buffer: this.scalars.buffer, bytes: this.slots.length * 4 }]);
     const terms: LossTerms = { content: 0, style: 0, tv: 0, total: 0 };
     this.slots.forEach((s, i) => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { main } from '../../src/cli/main.ts';
+import { cli } from './run-cli.ts';
 import { Gpu } from '../../src/gpu/device.ts';
 import { decodeImage } from '../../src/image/codec.ts';
 import { toRgba, type RgbImage } from '../../src/image/image.ts';
@@ -22,19 +22,6 @@ const style = join(dir, 'style.png');
 const cmask = join(dir, 'content-mask.png');
 const smask = join(dir, 'style-mask.jpg');
 
-async function cli(...argv: string[]): Promise<{ code: number; err: string }> {
-  const err: string[] = [];
-  const [e, l] = [console.error, console.log];
-  const w = process.stderr.write;
-  console.error = (...a: unknown[]) => { err.push(a.join(' ')); };
-  console.log = () => {};
-  process.stderr.write = ((s: string) => { err.push(String(s)); return true; }) as typeof process.stderr.write;
-  try {
-    return { code: await main(argv), err: err.join('\n') };
-  } finally {
-    console.error = e; console.log = l; process.stderr.write = w;
-  }
-}
 
 function base(out: string, ...more: string[]): string[] {
   const flags = new Map<string, string>([['--content', content], ['--style', style], ['--out', out], ['--size', '32'],

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { main } from '../../src/cli/main.ts';
+import { cli } from './run-cli.ts';
 import { readImage } from '../../src/image/node-io.ts';
 
 const test = suite('painterly stylize methods');
@@ -15,19 +15,6 @@ const models = new URL('../../../shared/models/wct-16x', import.meta.url).pathna
 const content = join(examples, 'tubingen.jpg');
 const style = join(examples, 'starry_night.jpg');
 
-async function cli(...argv: string[]): Promise<{ code: number; err: string }> {
-  const err: string[] = [];
-  const [e, l] = [console.error, console.log];
-  const w = process.stderr.write;
-  console.error = (...a: unknown[]) => { err.push(a.join(' ')); };
-  console.log = () => {};
-  process.stderr.write = ((s: string) => { err.push(String(s)); return true; }) as typeof process.stderr.write;
-  try {
-    return { code: await main(argv), err: err.join('\n') };
-  } finally {
-    console.error = e; console.log = l; process.stderr.write = w;
-  }
-}
 
 function needModels(): boolean {
   if (existsSync(models)) return true;

@@ -39,9 +39,6 @@ async function check(desc: NetDescription, h: number, w: number, tap: string, wh
   const dyT = uploadTensor(gpu, dy.data, dy.shape, 'dy');
   poison(gpu, gx);
   const back = backwardInto(gpu, plan, (layer, _act, grad) => (layer === tap ? [vecAxpy(gpu, 1, dyT, grad)] : []), gx);
-  const enc = gpu.device.createCommandEncoder();
-  for (const b of back.clears) enc.clearBuffer(b);
-  gpu.device.queue.submit([enc.finish()]);
   run(gpu, [...forwardFrom(gpu, plan, xt), ...back.steps]);
   const tr = netForward(desc, convs, x, 'max', tap);
   assertClose(await readTensor(gpu, out), tr.outs.get(tap)!.data, 2e-5, `${what}: forward ${tap}`);
