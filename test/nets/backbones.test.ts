@@ -33,18 +33,21 @@ export function refParams(w: NetWeights): RefParams {
   return { convs: [...w.convs.values()], norms: [...(w.norms?.values() ?? [])] };
 }
 
-/** Forward with several taps and backward with a random gradient at each; GPU vs float64. */
 /**
- * `wide`: a full-width network, where a ReLU input or a max-pool pair within float32 rounding of a tie can route one
- * gradient element differently from float64 (the forward agrees either way); its backward is checked elementwise on
- * all but 0.1 % of the elements and in norm on all of them. The reduced networks are checked elementwise everywhere.
+ * Forward with several taps and backward with a random gradient at each; GPU vs float64.
+ * `seed`: fixed draws for the full-width networks. With tens of thousands of ReLU inputs and max-pool windows, a fresh
+ * random draw now and then puts one within float32 rounding of a tie, which routes part of the gradient differently
+ * from float64 (the forward agrees either way); fixed draws keep that test exact and repeatable. The reduced networks
+ * get fresh draws every run.
  */
-async function check(desc: NetDescription, h: number, w: number, taps: string[], rtol = 2e-5, wide = false): Promise<void> {
+async function check(desc: NetDescription, h: number, w: number, taps: string[], rtol = 2e-5, seed?: number): Promise<void> {
+  let k = 0;
+  const draw = () => (seed === undefined ? nextSeed() : seed + 7919 * k++);
   const gpu = await testGpu();
-  const weights = randomNetWeights(desc, nextSeed());
+  const weights = randomNetWeights(desc, draw());
   const net = createNetwork(gpu, desc, weights);
   const ref = refParams(weights);
-  const x = t64([3, h, w], randArray(3 * h * w, nextSeed(), 0, 1));
+  const x = t64([3, h, w], randArray(3 * h * w, draw(), 0, 1));
   const upTo = taps.at(-1)!;
   const plan = planNetwork(gpu, net, { h, w, upTo, taps, backward: true, pooling: 'max' });
   const tr = netForward(desc, ref, x, 'max', upTo);
@@ -52,7 +55,7 @@ async function check(desc: NetDescription, h: number, w: number, taps: string[],
   const dyT = new Map<string, Tensor>();
   for (const t of taps) {
     const s = tr.outs.get(t)!.shape;
-    const dy = t64(s, randArray(s[0] * s[1] * s[2], nextSeed()));
+    const dy = t64(s, randArray(s[0] * s[1] * s[2], draw()));
     dys.set(t, dy);
     dyT.set(t, uploadTensor(gpu, dy.data, s, `dy.${t}`));
   }
@@ -64,21 +67,7 @@ async function check(desc: NetDescription, h: number, w: number, taps: string[],
   run(gpu, [...forwardFrom(gpu, plan, xt), ...back.steps]);
   for (const t of taps) assertClose(await readTensor(gpu, plan.acts.get(t)!), tr.outs.get(t)!.data, rtol, `${desc.name} ${h}x${w}: forward ${t}`);
   const want = netBackward(desc, ref, tr, 'max', (l) => dys.get(l), x);
-  const what = `${desc.name} ${h}x${w}: backward to the image from ${taps.join(', ')}`;
-  const got = await readTensor(gpu, gx);
-  if (!wide) {
-    assertClose(got, want.data, rtol, what);
-  } else {
-    let scale = 0, diff = 0, norm = 0, off = 0;
-    for (const v of want.data) scale = Math.max(scale, Math.abs(v));
-    want.data.forEach((v, i) => {
-      diff += (got[i] - v) ** 2;
-      norm += v * v;
-      if (!(Math.abs(got[i] - v) <= rtol * scale)) off++;
-    });
-    assert.ok(off <= want.data.length / 1000, `${what}: ${off} of ${want.data.length} elements past ${rtol} x ${scale.toExponential(2)}`);
-    assert.ok(Math.sqrt(diff / norm) <= rtol, `${what}: relative error ${Math.sqrt(diff / norm).toExponential(2)} in norm`);
-  }
+  assertClose(await readTensor(gpu, gx), want.data, rtol, `${desc.name} ${h}x${w}: backward to the image from ${taps.join(', ')}`);
   plan.destroy();
   net.destroy();
   for (const t of [...dyT.values(), xt, gx]) t.buffer.destroy();
@@ -98,8 +87,8 @@ test('VGG with batch norm (folded) matches float64', async () => {
 });
 
 test('full ResNet-50 and DenseNet-121 on a small image match float64', async () => {
-  await check(RESNET50, 33, 35, ['relu', 'layer1', 'layer2', 'layer3', 'layer4'], 1e-4, true);
-  await check(DENSENET121_DESC, 32, 33, ['features.relu0', 'denseblock2', 'norm5'], 1e-4, true);
+  await check(RESNET50, 33, 35, ['relu', 'layer1', 'layer2', 'layer3', 'layer4'], 1e-4, 1001);
+  await check(DENSENET121_DESC, 32, 33, ['features.relu0', 'denseblock2', 'norm5'], 1e-4, 2002);
 });
 
 test('the reference backward through residuals and concatenations matches finite differences', () => {
