@@ -1,5 +1,5 @@
-// Kernel benchmark (npm run bench:kernels [-- --quick]): conv forward, input grad and weight grad at each VGG19
-// conv layer shape for a 256x256 image, Gram (if src/ops/gram.ts exists), and the plain matmul at 1024 and 2048.
+// Kernel benchmark (npm run bench:kernels [-- --quick]): conv forward, input grad and weight grad (direct and
+// Winograd) at each VGG19 conv layer shape for a 256x256 image, Gram (if src/ops/gram.ts exists), and the plain matmul at 1024 and 2048.
 // GFLOP/s counts direct-conv FLOPs 2*Cin*Cout*K*K*H*W (so Winograd shows as "effective" GFLOP/s); GB/s counts the
 // compulsory traffic (each input, output and weight once). Run it alone: flock /tmp/painterly-gpu.lock npm run bench:kernels
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import type { Gpu } from '../src/gpu/device.ts';
 import type { Step } from '../src/gpu/kernel.ts';
 import { createTensor, uploadTensor, destroyTensors, type Tensor } from '../src/gpu/tensor.ts';
 import {
-  conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convAlgorithmFor, prepareConv,
+  conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convAlgorithmFor, prepareConv, weightGradAlgorithm,
 } from '../src/ops/conv2d.ts';
 import { matmul } from '../src/ops/matmul.ts';
 import { table, timeSteps } from './harness.ts';
@@ -72,7 +72,9 @@ for (const [name, cin, cout, s] of layers) {
   const shape = `${name} ${cin}->${cout} @${s}`;
   await measure(gpu, 'conv fwd', shape, algo.forward, conv2dForward(gpu, layer, x, y), flops, io);
   await measure(gpu, 'conv dx', shape, algo.input, conv2dBackwardInput(gpu, layer, dy, dx), flops, io);
-  await measure(gpu, 'conv dw', shape, 'direct', conv2dBackwardWeight(gpu, x, dy, dw), flops, io);
+  // The weight grad on both paths where Winograd applies (the adjoint of the forward's pipeline), to show the ratio.
+  const wAlgos = weightGradAlgorithm(gpu, cin, cout, k, s, s) === 'winograd' ? ['direct', 'winograd'] as const : ['direct'] as const;
+  for (const a of wAlgos) await measure(gpu, 'conv dw', shape, a, conv2dBackwardWeight(gpu, x, dy, dw, 'zeros', { algorithm: a }), flops, io);
   destroyTensors(x, w, bias, y, dy, dx, dw);
 }
 

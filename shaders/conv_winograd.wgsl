@@ -5,6 +5,11 @@
 //   V[ξ][t][i] = (B^T d_ti B)[ξ]          input transform                            (conv_wino_input)
 //   M[ξ][t][o] = Σ_i V[ξ][t][i] U[ξ][i][o] 36 GEMMs [T,Cin] x [Cin,Cout]              (shaders/matmul.wgsl)
 //   y[o, tile] = (A^T M[·][t][o] A) + b[o] output transform                           (conv_wino_output)
+// The weight gradient is this pipeline's adjoint (exact in exact arithmetic, four times fewer products than direct):
+//   dM[ξ][t][o] = (A dy_t[o] A^T)[ξ]      6x6 from each 4x4 tile of dy; outputs past the image carry no gradient
+//                                                                                   (conv_wino_dy)
+//   dU[ξ][i][o] = Σ_t V[ξ][t][i] dM[ξ][t][o]  36 GEMMs [Cin,T] x [T,Cout], summed over chunks (matmul_tn)
+//   dw[o,i] = G^T dU[·][i][o] G           3x3 from 6x6                               (conv_wino_wgrad)
 // with ξ = 6 * row + col. Channels are handled 4 at a time as vec4 (Cin, Cout multiples of 4).
 // Scratch V and M hold a chunk of tile rows [ty0, ty0 + rows) so that each binding stays under the device limit.
 
@@ -208,5 +213,86 @@ fn conv_wino_output_scalar(@builtin(workgroup_id) wid: vec3u, @builtin(num_workg
         if (c0 + c < wo.w) { wo_ys[e0 + c] = out[c][r][ch]; }
       }
     }
+  }
+}
+
+// ---- weight grad: dy transform ----
+// dM = A dY A^T with A = (A^T)^T (6x4): a6 is the adjoint of at(). ALIGNED: each tile row of dy is one vec4.
+struct WinoDyParams { cout: u32, h: u32, w: u32, tw: u32, ty0: u32, tiles: u32 }
+@group(0) @binding(0) var<uniform> wd: WinoDyParams;
+@group(0) @binding(1) var<storage, read> wd_dy: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> wd_m: array<vec4f>;
+
+fn a6(d0: vec4f, d1: vec4f, d2: vec4f, d3: vec4f) -> array<vec4f, 6> {
+  let s02 = d0 + d2; let s13 = d1 + d3;
+  let q02 = d0 + 4.0 * d2; let q13 = 2.0 * d1 + 8.0 * d3;
+  return array<vec4f, 6>(d0, s02 + s13, s02 - s13, q02 + q13, q02 - q13, d3);
+}
+
+// Columns c0 .. c0+3 of dy's row r in channel o; zero past the image (those outputs were discarded).
+fn dy_row(o: u32, r: u32, c0: u32) -> vec4f {
+  var d = vec4f(0.0);
+  if (r >= wd.h) { return d; }
+  let e = (o * wd.h + r) * wd.w + c0;
+  if (ALIGNED) { return wd_dy[e >> 2u]; }
+  for (var j = 0u; j < 4u; j++) {
+    if (c0 + j < wd.w) { d[j] = wd_dy[(e + j) >> 2u][(e + j) & 3u]; }
+  }
+  return d;
+}
+
+@compute @workgroup_size(64)
+fn conv_wino_dy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let cout4 = wd.cout / 4u;
+  let e = linear_id(wid, nwg, lid);
+  if (e >= wd.tiles * cout4) { return; }
+  let oq = e % cout4;
+  let tg = e / cout4 + wd.ty0 * wd.tw;
+  let r0 = (tg / wd.tw) * 4u;
+  let c0 = (tg % wd.tw) * 4u;
+  var rows: array<array<vec4f, 6>, 4>;   // (dY A^T)[row][·], vec4 over 4 channels
+  for (var r = 0u; r < 4u; r++) {
+    let p0 = dy_row(oq * 4u, r0 + r, c0);
+    let p1 = dy_row(oq * 4u + 1u, r0 + r, c0);
+    let p2 = dy_row(oq * 4u + 2u, r0 + r, c0);
+    let p3 = dy_row(oq * 4u + 3u, r0 + r, c0);
+    rows[r] = a6(vec4f(p0.x, p1.x, p2.x, p3.x), vec4f(p0.y, p1.y, p2.y, p3.y), vec4f(p0.z, p1.z, p2.z, p3.z),
+                 vec4f(p0.w, p1.w, p2.w, p3.w));
+  }
+  let plane = wd.tiles * cout4;
+  for (var c = 0u; c < 6u; c++) {
+    let col = a6(rows[0][c], rows[1][c], rows[2][c], rows[3][c]);
+    for (var r = 0u; r < 6u; r++) { wd_m[(r * 6u + c) * plane + e] = col[r]; }
+  }
+}
+
+// ---- weight grad: back to 3x3 ----
+// dw[o,i] = G^T dU[·][i][o] G; gt is the adjoint of g_col. One invocation per (i, o); dU [36][Cin][Cout].
+struct WinoWgradParams { cin: u32, cout: u32 }
+@group(0) @binding(0) var<uniform> wu: WinoWgradParams;
+@group(0) @binding(1) var<storage, read> wu_du: array<f32>;
+@group(0) @binding(2) var<storage, read_write> wu_dw: array<f32>;
+
+fn gt(m0: f32, m1: f32, m2: f32, m3: f32, m4: f32, m5: f32) -> vec3f {
+  let s12 = m1 + m2; let s34 = m3 + m4;
+  return vec3f(m0 * 0.25 - s12 / 6.0 + s34 / 24.0, (m2 - m1) / 6.0 + (m3 - m4) / 12.0, (s34 - s12) / 6.0 + m5);
+}
+
+@compute @workgroup_size(64)
+fn conv_wino_wgrad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let plane = wu.cin * wu.cout;
+  let e = linear_id(wid, nwg, lid);
+  if (e >= plane) { return; }
+  let i = e / wu.cout;
+  let o = e % wu.cout;
+  var rows: array<vec3f, 6>;   // (dU G)[a][·]
+  for (var a = 0u; a < 6u; a++) {
+    let b = a * 6u * plane + e;
+    rows[a] = gt(wu_du[b], wu_du[b + plane], wu_du[b + 2u * plane], wu_du[b + 3u * plane], wu_du[b + 4u * plane], wu_du[b + 5u * plane]);
+  }
+  let base = (o * wu.cin + i) * 9u;
+  for (var v = 0u; v < 3u; v++) {
+    let col = gt(rows[0][v], rows[1][v], rows[2][v], rows[3][v], rows[4][v], rows[5][v]);
+    for (var u = 0u; u < 3u; u++) { wu_dw[base + u * 3u + v] = col[u]; }
   }
 }

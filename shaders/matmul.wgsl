@@ -98,3 +98,37 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
     if (row < mp.m) { mm_c[c_base + row * n4] = acc[r]; }
   }
 }
+
+// ---- matmul_tn: C[b] = A[b]^T B[b] (ACCUMULATE: C[b] += A[b]^T B[b]); A [K,M], B [K,N], C [M,N], M and N multiples of
+// 4. The Winograd weight gradient's GEMMs, whose long dimension K (tiles) is summed (and accumulated over chunks).
+// A workgroup of WG threads owns ROWS rows x 4*WG columns; per k, the ROWS values of A's row k are two vec4 loads that
+// are the same for the whole workgroup, and each thread loads one vec4 of B.
+override ACCUMULATE: bool = false;
+
+@compute @workgroup_size(WG)
+fn matmul_tn(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let n4 = mp.n / 4u;
+  let m4 = mp.m / 4u;
+  let col = wid.x * WG + lid;
+  if (col >= n4) { return; }
+  let q0 = wid.y * 2u;
+  let q1 = min(q0 + 1u, m4 - 1u);      // past M (M % 8 == 4): computed, not stored
+  let a_base = wid.z * (mp.stride_a / 4u);
+  let b_base = wid.z * (mp.stride_b / 4u) + col;
+  var acc: array<vec4f, ROWS>;
+  for (var k = 0u; k < mp.k; k++) {
+    let a0 = mm_a[a_base + k * m4 + q0];
+    let a1 = mm_a[a_base + k * m4 + q1];
+    let b = mm_b[b_base + k * n4];
+    acc[0] += a0.x * b; acc[1] += a0.y * b; acc[2] += a0.z * b; acc[3] += a0.w * b;
+    acc[4] += a1.x * b; acc[5] += a1.y * b; acc[6] += a1.z * b; acc[7] += a1.w * b;
+  }
+  let c_base = wid.z * (mp.stride_c / 4u) + col;
+  for (var r = 0u; r < ROWS; r++) {
+    let row = wid.y * ROWS + r;
+    if (row < mp.m) {
+      let ci = c_base + row * n4;
+      if (ACCUMULATE) { mm_c[ci] = mm_c[ci] + acc[r]; } else { mm_c[ci] = acc[r]; }
+    }
+  }
+}

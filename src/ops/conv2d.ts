@@ -17,7 +17,7 @@ import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { bind, fold, run, type BufferRef, type KernelSpec, type Step } from '../gpu/kernel.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { shapeBucket, tunedSteps, type Tunable } from '../gpu/tune.ts';
-import { bindMatmul } from './matmul.ts';
+import { bindMatmul, bindMatmulTN } from './matmul.ts';
 import { convOutputSize, isStrided, matmulConvSteps, stridedForwardSteps, stridedInputSteps, useConvMatmul } from './conv_strided.ts';
 
 export { convOutputSize } from './conv_strided.ts';
@@ -76,6 +76,15 @@ export const winoOutputSpec: KernelSpec = {
   file: wfile, source: winoSource, entry: 'conv_wino_output',
   bindings: { wo: 'uniform', wo_m: 'read', wo_b: 'read', wo_y: 'read_write' },
   uniforms: { cout: 'u32', h: 'u32', w: 'u32', tw: 'u32', ty0: 'u32', tiles: 'u32', has_bias: 'u32' },
+};
+export const winoDySpec: KernelSpec = {
+  file: wfile, source: winoSource, entry: 'conv_wino_dy',
+  bindings: { wd: 'uniform', wd_dy: 'read', wd_m: 'read_write' },
+  uniforms: { cout: 'u32', h: 'u32', w: 'u32', tw: 'u32', ty0: 'u32', tiles: 'u32' },
+};
+export const winoWgradSpec: KernelSpec = {
+  file: wfile, source: winoSource, entry: 'conv_wino_wgrad',
+  bindings: { wu: 'uniform', wu_du: 'read', wu_dw: 'read_write' }, uniforms: { cin: 'u32', cout: 'u32' },
 };
 /** The Winograd output transform for W % 4 != 0: scalar stores (f32 view of y). */
 export const winoOutputScalarSpec: KernelSpec = {
@@ -421,20 +430,54 @@ export function conv2dBackwardInput(gpu: Gpu, layer: ConvLayer, dy: Tensor, dx: 
   return steps;
 }
 
+/** Options of conv2dBackwardWeight. */
+export interface ConvWeightOptions {
+  /** The layer's stride and zero padding: only stride 1 with padding (K-1)/2 is implemented (others are refused). */
+  stride?: number;
+  padding?: number;
+  /** 'auto' (default): Winograd where it applies and measured faster (K = 3, channels multiples of 4, both >= 16). */
+  algorithm?: 'auto' | 'direct' | 'winograd';
+  /** Shared scratch (at least convWeightScratchBytes); without one the steps allocate their own. */
+  scratch?: ConvWeightScratch;
+}
+
+/** Winograd weight-gradient scratch: V [36][tiles][Cin], dM [36][tiles][Cout] of one chunk, dU [36][Cin][Cout]. */
+export interface ConvWeightScratch extends ConvScratch { u: GPUBuffer }
+
+function winogradWeightApplies(gpu: Gpu, cin: number, cout: number, k: number, h: number, w: number): boolean {
+  return winogradFits(cin, cout, k, gpu) && winogradChunkRows(gpu, cin, cout, h, w) >= 1;
+}
+
+/** Whether conv2dBackwardWeight runs Winograd for these dims with `algorithm` ('auto' by the measured rule). */
+export function weightGradAlgorithm(gpu: Gpu, cin: number, cout: number, k: number, h: number, w: number,
+  algorithm: 'auto' | 'direct' | 'winograd' = 'auto'): 'direct' | 'winograd' {
+  if (algorithm === 'direct' || !winogradWeightApplies(gpu, cin, cout, k, h, w)) return 'direct';
+  return algorithm === 'winograd' || Math.min(cin, cout) >= 16 ? 'winograd' : 'direct';
+}
+
+/** Bytes of the Winograd weight-gradient scratch for these dims (zeros when the direct kernel runs). */
+export function convWeightScratchBytes(gpu: Gpu, cin: number, cout: number, k: number, h: number, w: number,
+  algorithm: 'auto' | 'direct' | 'winograd' = 'auto'): { v: number; m: number; u: number } {
+  if (weightGradAlgorithm(gpu, cin, cout, k, h, w, algorithm) === 'direct') return { v: 0, m: 0, u: 0 };
+  const tiles = winogradChunkRows(gpu, cin, cout, h, w) * Math.ceil(w / 4);
+  return { v: storageBytes(36 * tiles * cin * 4), m: storageBytes(36 * tiles * cout * 4), u: storageBytes(36 * cin * cout * 4) };
+}
+
 /**
  * dw[o,i,u,v] = Σ_p dy[o,p] pad(x)[i,p+(u,v)-pad]; overwrites dw [Cout,Cin,K,K]. `pad` must match the layer's
- * (the weight grad does not take a ConvLayer). Stride 1 with padding (K-1)/2 only: `geom` (a layer's stride and
- * padding) other than that is refused.
+ * (the weight grad does not take a ConvLayer). Stride 1 with padding (K-1)/2 only: `opts` (a layer's stride and
+ * padding) other than that is refused. K = 3 with channel counts multiples of 4 runs the adjoint of the Winograd
+ * forward (shaders/conv_winograd.wgsl), the rest the direct kernel.
  */
 export function conv2dBackwardWeight(
-  gpu: Gpu, x: Tensor, dy: Tensor, dw: Tensor, pad: ConvPad = 'zeros', geom: { stride?: number; padding?: number } = {},
+  gpu: Gpu, x: Tensor, dy: Tensor, dw: Tensor, pad: ConvPad = 'zeros', opts: ConvWeightOptions = {},
 ): Step[] {
   const [cout, cin, k, k2] = dw.shape;
   if (dw.shape.length !== 4 || k !== k2 || k % 2 !== 1) {
     throw new PainterlyError(`conv2d: expected dw [Cout,Cin,K,K] with odd K, got [${dw.shape}]`);
   }
-  if ((geom.stride ?? 1) !== 1 || (geom.padding ?? (k - 1) / 2) !== (k - 1) / 2) {
-    throw new PainterlyError(`conv2dBackwardWeight: only stride 1 with padding (K-1)/2 = ${(k - 1) / 2} is implemented, got stride ${geom.stride ?? 1} padding ${geom.padding ?? (k - 1) / 2}`);
+  if ((opts.stride ?? 1) !== 1 || (opts.padding ?? (k - 1) / 2) !== (k - 1) / 2) {
+    throw new PainterlyError(`conv2dBackwardWeight: only stride 1 with padding (K-1)/2 = ${(k - 1) / 2} is implemented, got stride ${opts.stride ?? 1} padding ${opts.padding ?? (k - 1) / 2}`);
   }
   const hw = checkChw(x, cin, 'x');
   if (dy.shape.length === 3 && dy.shape[0] === cout && (dy.shape[1] !== hw[0] || dy.shape[2] !== hw[1])) {
@@ -442,10 +485,48 @@ export function conv2dBackwardWeight(
   }
   checkChw(dy, cout, 'dy', hw);
   checkReflect(pad, k, hw[0], hw[1]);
+  const label = `conv_backward_weight ${dw.label}`;
+  const algorithm = opts.algorithm ?? 'auto';
+  if (algorithm === 'winograd' && !winogradWeightApplies(gpu, cin, cout, k, hw[0], hw[1])) {
+    throw new PainterlyError(`conv2dBackwardWeight: Winograd needs K = 3 and channels multiples of 4, got dw [${dw.shape}]`);
+  }
+  if (weightGradAlgorithm(gpu, cin, cout, k, hw[0], hw[1], algorithm) === 'winograd') {
+    return winogradWeightSteps(gpu, x, dy, dw, pad === 'reflect', label, opts.scratch);
+  }
   const spec = { ...convWgradSpec, constants: { REFLECT: pad === 'reflect' ? 1 : 0 } };
   return [bind(gpu, spec, { wg_x: x.buffer, wg_dy: dy.buffer, wg_dw: dw.buffer },
-    { cin, cout, h: hw[0], w: hw[1], k }, [Math.ceil((cin * k * k) / 64), Math.ceil(cout / 8), 1],
-    `conv_backward_weight ${dw.label}`)];
+    { cin, cout, h: hw[0], w: hw[1], k }, [Math.ceil((cin * k * k) / 64), Math.ceil(cout / 8), 1], label)];
+}
+
+function winogradWeightSteps(
+  gpu: Gpu, x: Tensor, dy: Tensor, dw: Tensor, reflect: boolean, label: string, scratch: ConvWeightScratch | undefined,
+): Step[] {
+  const [cin, h, w] = x.shape;
+  const cout = dy.shape[0];
+  const th = Math.ceil(h / 4);
+  const tw = Math.ceil(w / 4);
+  const rows = winogradChunkRows(gpu, cin, cout, h, w);
+  const need = convWeightScratchBytes(gpu, cin, cout, 3, h, w, 'winograd');
+  if (scratch && (scratch.v.size < need.v || scratch.m.size < need.m || scratch.u.size < need.u)) {
+    throw new PainterlyError(`${label}: Winograd scratch of ${scratch.v.size}+${scratch.m.size}+${scratch.u.size} bytes given, ${need.v}+${need.m}+${need.u} needed`);
+  }
+  const v = scratch?.v ?? storage(gpu, need.v, `${label}.V`);
+  const m = scratch?.m ?? storage(gpu, need.m, `${label}.dM`);
+  const u = scratch?.u ?? storage(gpu, need.u, `${label}.dU`);
+  const aligned = w % 4 === 0;
+  const constants = { ALIGNED: aligned ? 1 : 0, REFLECT: reflect ? 1 : 0 };
+  const steps: Step[] = [];
+  for (let ty0 = 0; ty0 < th; ty0 += rows) {
+    const tiles = Math.min(rows, th - ty0) * tw;
+    steps.push(bind(gpu, { ...winoInputSpec, constants }, { wi_x: x.buffer, wi_v: v }, { cin, h, w, tw, ty0, tiles },
+      fold(Math.ceil((tiles * cin) / 4 / 64)), `${label} wino_input`));
+    steps.push(bind(gpu, { ...winoDySpec, constants: { ALIGNED: aligned ? 1 : 0 } }, { wd_dy: dy.buffer, wd_m: m },
+      { cout, h, w, tw, ty0, tiles }, fold(Math.ceil((tiles * cout) / 4 / 64)), `${label} wino_dy`));
+    steps.push(bindMatmulTN(gpu, v, m, u, { m: cin, n: cout, k: tiles, batch: 36 }, ty0 > 0, `${label} wino_gemm`));
+  }
+  steps.push(bind(gpu, winoWgradSpec, { wu_du: u, wu_dw: dw.buffer }, { cin, cout },
+    fold(Math.ceil((cin * cout) / 64)), `${label} wino_wgrad`));
+  return steps;
 }
 
 /** db[o] = Σ_p dy[o,p]; overwrites db [Cout]. */

@@ -16,6 +16,7 @@ export const matmulSpec: KernelSpec = {
   uniforms: { m: 'u32', n: 'u32', k: 'u32', stride_a: 'u32', stride_b: 'u32', stride_c: 'u32' },
 };
 export const matmulTiledSpec: KernelSpec = { ...matmulSpec, entry: 'matmul_tiled' };
+export const matmulTnSpec: KernelSpec = { ...matmulSpec, entry: 'matmul_tn' };
 
 export interface MatmulDims {
   m: number; n: number; k: number;
@@ -104,4 +105,18 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor): Step {
     throw new PainterlyError(`matmul: expected a [M,K], b [K,N], c [M,N], got [${a.shape}], [${b.shape}], [${c.shape}]`);
   }
   return bindMatmul(gpu, a.buffer, b.buffer, c.buffer, { m, n, k }, `matmul ${c.label}`);
+}
+
+/**
+ * Binds C[b] = A[b]^T B[b] (or C[b] += ... with `accumulate`) on raw buffers: A [K,M], B [K,N], C [M,N] row-major,
+ * M and N multiples of 4 (the Winograd weight gradient's GEMMs, K = tiles).
+ */
+export function bindMatmulTN(gpu: Gpu, a: BufferRef, b: BufferRef, c: BufferRef, d: MatmulDims, accumulate: boolean, label = 'matmul_tn'): Step {
+  if (d.m % 4 !== 0 || d.n % 4 !== 0 || d.k < 1 || d.m < 4 || d.n < 4) {
+    throw new PainterlyError(`${label}: matmul_tn needs M and N multiples of 4 and K >= 1, got M ${d.m} N ${d.n} K ${d.k}`);
+  }
+  const batch = d.batch ?? 1;
+  return bind(gpu, { ...matmulTnSpec, constants: { WG: 16, ACCUMULATE: accumulate ? 1 : 0 } }, { mm_a: a, mm_b: b, mm_c: c },
+    { m: d.m, n: d.n, k: d.k, stride_a: d.m * d.k, stride_b: d.k * d.n, stride_c: d.m * d.n },
+    [Math.ceil(d.n / 64), Math.ceil(d.m / MATMUL_ROWS), batch], label);
 }

@@ -6,7 +6,7 @@ import { run } from '../../src/gpu/kernel.ts';
 import { createTensor, poison, readTensor, uploadTensor, writeTensor } from '../../src/gpu/tensor.ts';
 import {
   conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convAlgorithmFor, convOutputSize,
-  convDirectTunable, prepareConv, winogradChunkRows, type ConvAlgorithm, type ConvPad,
+  convDirectTunable, weightGradAlgorithm, prepareConv, winogradChunkRows, type ConvAlgorithm, type ConvPad,
 } from '../../src/ops/conv2d.ts';
 import { chooseVariant, fixVariant } from '../../src/gpu/tune.ts';
 import { matmulConvSteps, stridedForwardSteps } from '../../src/ops/conv_strided.ts';
@@ -45,15 +45,18 @@ async function checkAll(gpu: Gpu, c: Case, algorithm: ConvAlgorithm, expect?: st
   assert.is(layer.pad, pad);
   const algo = convAlgorithmFor(gpu, layer, h, w);
   if (expect) assert.equal(algo, { forward: expect, input: expect }, 'algorithm');
+  const wAlgorithm = algorithm === 'winograd' || algorithm === 'direct' ? algorithm : 'auto';
+  const wgrad = weightGradAlgorithm(gpu, cin, cout, k, h, w, wAlgorithm);
+  if (expect === 'winograd' || expect === 'direct') assert.is(wgrad, expect, 'weight-grad algorithm');
   run(gpu, [
     ...conv2dForward(gpu, layer, gx, gy), ...conv2dBackwardInput(gpu, layer, gdy, gdx),
-    ...conv2dBackwardWeight(gpu, gx, gdy, gdw, pad), ...conv2dBackwardBias(gpu, gdy, gdb),
+    ...conv2dBackwardWeight(gpu, gx, gdy, gdw, pad, { algorithm: wAlgorithm }), ...conv2dBackwardBias(gpu, gdy, gdb),
   ]);
   const what = `[${cin}->${cout} ${h}x${w} K${k} ${pad}]`;
   const tol = (a: string) => (a === 'winograd' ? RTOL_WINO : RTOL_DIRECT);
   assertClose(await readTensor(gpu, gy), ref.conv2dForward(x, wt, b, pad).data, tol(algo.forward), `forward ${algo.forward} ${what}`);
   assertClose(await readTensor(gpu, gdx), ref.conv2dBackwardInput(dy, wt, pad).data, tol(algo.input), `input grad ${algo.input} ${what}`);
-  assertClose(await readTensor(gpu, gdw), ref.conv2dBackwardWeight(x, dy, k, pad).data, RTOL_DIRECT, `weight grad ${what}`);
+  assertClose(await readTensor(gpu, gdw), ref.conv2dBackwardWeight(x, dy, k, pad).data, tol(wgrad), `weight grad ${wgrad} ${what}`);
   assertClose(await readTensor(gpu, gdb), ref.conv2dBackwardBias(dy).data, RTOL_DIRECT, `bias grad ${what}`);
 }
 

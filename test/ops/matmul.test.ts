@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { run } from '../../src/gpu/kernel.ts';
 import { createTensor, poison, readTensor, uploadTensor } from '../../src/gpu/tensor.ts';
 import { chooseVariant, fixVariant } from '../../src/gpu/tune.ts';
-import { bindMatmul, matmulTunable } from '../../src/ops/matmul.ts';
+import { bindMatmul, bindMatmulTN, matmulTunable } from '../../src/ops/matmul.ts';
 import { assertClose, nextSeed, randArray, testGpu } from '../helpers.ts';
 
 const test = suite('matmul variants');
@@ -50,6 +50,33 @@ for (const v of matmulTunable.variants) {
     }
   });
 }
+
+// C = A^T B (A stored [K,M]) and C += A^T B: M % 8 == 4 (the clamped second row quad), N past the 64-column block,
+// K = 1 and odd K, batches. The accumulating case starts from random C, so a write that ignored it would fail.
+test('matmul_tn (C = A^T B and C += A^T B) matches float64', async () => {
+  const gpu = await testGpu();
+  for (const [m, n, k, batch] of [[4, 4, 1, 1], [12, 68, 37, 2], [36, 132, 5, 3], [8, 4, 129, 1]] as const) {
+    for (const accumulate of [false, true]) {
+      const a = randArray(batch * k * m, nextSeed());
+      const b = randArray(batch * k * n, nextSeed());
+      const c0 = randArray(batch * m * n, nextSeed());
+      const ga = uploadTensor(gpu, a, [batch, k, m], 'a');
+      const gb = uploadTensor(gpu, b, [batch, k, n], 'b');
+      const gc = accumulate ? uploadTensor(gpu, c0, [batch, m, n], 'c') : createTensor(gpu, [batch, m, n], 'c');
+      if (!accumulate) poison(gpu, gc);
+      run(gpu, [bindMatmulTN(gpu, ga.buffer, gb.buffer, gc.buffer, { m, n, k, batch }, accumulate)]);
+      const got = await readTensor(gpu, gc);
+      for (let i = 0; i < batch; i++) {
+        const at = new Float64Array(m * k);   // A^T [M,K]
+        for (let p = 0; p < k; p++) for (let r = 0; r < m; r++) at[r * k + p] = a[i * k * m + p * m + r];
+        const want = matmul64(at, b.subarray(i * k * n, (i + 1) * k * n), m, n, k);
+        if (accumulate) for (let j = 0; j < m * n; j++) want[j] += c0[i * m * n + j];
+        assertClose(got.subarray(i * m * n, (i + 1) * m * n), want, 1e-5, `tn ${m}x${n}x${k} acc ${accumulate} batch ${i}/${batch}`);
+      }
+      for (const t of [ga, gb, gc]) t.buffer.destroy();
+    }
+  }
+});
 
 test('without tuning the default variant runs', async () => {
   const gpu = await testGpu();
