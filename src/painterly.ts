@@ -11,7 +11,7 @@ import { firstFeature } from './style/objective.ts';
 import { loadBackboneWeights } from './weights/backbone-weights.ts';
 import { stylizeImages, type EngineSettings, type EvaluationRecord, type ProgressInfo, type StylizeResult } from './style/engine.ts';
 import type { LoadOptions } from './weights/vgg19-weights.ts';
-import { DEFAULT_MODEL, resolveStylizeOptions, type StylizeInput, type StylizeOptions } from './style/options.ts';
+import { DEFAULT_ALPHA, DEFAULT_MODEL, resolveStylizeOptions, type StylizeInput, type StylizeOptions } from './style/options.ts';
 import { encodeStyle, stylizeFeedForward, type EncodedStyle, type FeedForwardMethod, type FeedForwardModel } from './style/feedforward.ts';
 import { loadFeedForwardModel } from './style/ff-load.ts';
 import { fitLongestSide } from './image/resize.ts';
@@ -167,14 +167,17 @@ export class Painterly {
     return { ...enc, model: spec };
   }
 
-  /** Stylises one content image with an encoded style (feed-forward); `size` resizes the content's longest side. */
+  /**
+   * Stylises one content image with an encoded style (feed-forward); `size` resizes the content's longest side; `alpha`
+   * defaults to the method's, as in stylize() (WCT 0.6, AdaIN 1).
+   */
   async stylizeWithStyle(content: ImageInput, style: EncodedStyle & { model: string }, o: { alpha?: number; size?: number; preserveColors?: StylizeOptions['preserveColors']; signal?: AbortSignal; smooth?: boolean | { radius?: number; eps?: number }; onMessage?: (m: string) => void; maxBytes?: number } = {}): Promise<PainterlyResult> {
     const t0 = performance.now();
     const model = await this.feedForwardModel(style.model);
     let img = await this.image(content, 'content');
     if (o.size) img = fitLongestSide(img, o.size);
     // Past the binding limit (or o.maxBytes per tensor) every level runs in tiles, with the same result (ff-tiled.ts).
-    let out = await stylizeFeedForward(this.gpu, model, img, style, { alpha: o.alpha ?? 1, signal: o.signal, onMessage: o.onMessage, maxBytes: o.maxBytes });
+    let out = await stylizeFeedForward(this.gpu, model, img, style, { alpha: o.alpha ?? DEFAULT_ALPHA[style.method], signal: o.signal, onMessage: o.onMessage, maxBytes: o.maxBytes });
     if (o.preserveColors === 'luminance') out = transferLuminance(out, img);
     out = clampImage(out);
     // Photorealistic smoothing (photoreal.ts); radius at 512 px, scaled.

@@ -12,7 +12,9 @@ import type { RgbImage } from '../../src/image/image.ts';
 import type { NetWeights } from '../../src/nets/describe.ts';
 import { netForward } from '../../src/reference/net.ts';
 import { t64 } from '../../src/reference/tensor.ts';
+import { uploadTensor } from '../../src/gpu/tensor.ts';
 import { cropImage, encodeStyle, FeedForwardModel, reflectPadImage, stylizeFeedForward } from '../../src/style/feedforward.ts';
+import { featureStatsGpu } from '../../src/style/ff-stats.ts';
 import type { FeedForwardModelSpec } from '../../src/style/ff-models.ts';
 import { loadFeedForwardModel } from '../../src/style/ff-load.ts';
 import { adainMap, applyMap, featureStats, momentsFromVariance, styleColoring, wctMap } from '../../src/style/transforms.ts';
@@ -74,6 +76,54 @@ test('AdaIN map: mean and std of the style, α blend', () => {
   const half = adainMap(mom(Fc), [mom(Fs)], [1], 0.5);
   assertClose(half.a, a.map((v) => 0.5 * v + 0.5), 1e-12, 'α = 0.5 scale');
 });
+
+test('WCT against a closed form: +I on the content, style eigenvalues below 1e-5 dropped, K W and the style mean', () => {
+  // Both covariances built as E diag(λ) Eᵀ with a Householder E (orthogonal), so every factor is known exactly.
+  const c = 6;
+  const v = randArray(c, nextSeed());
+  const vv = v.reduce((a, x) => a + x * x, 0);
+  const E = (i: number, j: number) => (i === j ? 1 : 0) - (2 * v[i] * v[j]) / vv;
+  const spectral = (lam: number[]) => {
+    const out = new Float64Array(c * c);
+    for (let i = 0; i < c; i++) for (let j = 0; j < c; j++) for (let k = 0; k < c; k++) out[i * c + j] += E(i, k) * lam[k] * E(j, k);
+    return out;
+  };
+  const ls = [4, 1, 0.3, 2e-5, 5e-6, 0]; // 5e-6 and 0 (computed as ±1e-16: a NaN root if kept) are under the threshold
+  const lc = [9, 2, 0.5, 0.1, 1e-3, 0]; // + I: every content eigenvalue is at least 1
+  const style = { channels: c, mean: randArray(c, nextSeed()), cov: spectral(ls) };
+  const content = { channels: c, mean: randArray(c, nextSeed()), cov: spectral(lc) };
+  const col = styleColoring(style);
+  assertClose(col.color, spectral(ls.map((l) => (l >= 1e-5 ? Math.sqrt(l) : 0))), 1e-12, 'colouring Es Ds^1/2 Esᵀ');
+  const K = col.color, W = spectral(lc.map((l) => 1 / Math.sqrt(l + 1)));
+  const KW = new Float64Array(c * c);
+  for (let i = 0; i < c; i++) for (let j = 0; j < c; j++) for (let t = 0; t < c; t++) KW[i * c + j] += K[i * c + t] * W[t * c + j];
+  const alpha = 0.7;
+  const m = wctMap(content, [col], [1], alpha);
+  assertClose(m.T, KW.map((x, i) => alpha * x + (i % (c + 1) === 0 ? 1 - alpha : 0)), 1e-12, 'T = α K W + (1 − α) I');
+  const want = Float64Array.from({ length: c }, (_, i) => {
+    let kwMu = 0;
+    for (let j = 0; j < c; j++) kwMu += KW[i * c + j] * content.mean[j];
+    return alpha * (style.mean[i] - kwMu);
+  });
+  assertClose(m.b, want, 1e-12, 'b = α (μs − K W μc)');
+});
+
+for (const shape of [[19, 23, 37], [64, 33, 29]]) {
+  test(`means and covariance on the GPU (featureStatsGpu) match float64 at [${shape}], large mean`, async () => {
+    const gpu = await testGpu();
+    const [c, h, w] = shape;
+    const F = features(c, h * w, nextSeed(), 5).map(Math.fround); // float32-representable: both sides see the same values
+    const T = uploadTensor(gpu, F, shape, 'features');
+    try {
+      const got = await featureStatsGpu(gpu, T);
+      const want = featureStats(F, c);
+      assertClose(got.mean, want.mean, 1e-5, 'means');
+      assertClose(got.cov, want.cov, 1e-4, 'covariance F̄F̄ᵀ/(M−1)');
+    } finally {
+      T.buffer.destroy();
+    }
+  });
+}
 
 test('reflect padding and cropping of images', () => {
   const img: RgbImage = { width: 3, height: 2, data: Float32Array.from({ length: 18 }, (_, i) => i) };
