@@ -308,7 +308,11 @@ test('pretrained path: range-request download into IndexedDB, then offline from 
   v = await view(page);
   ok(state === 'done', `offline run from the IndexedDB cache: ${state} ${v.error ?? ''}`);
   ok(served.weightRequests === before, `no weight requests while offline (${served.weightRequests - before})`);
-  ok(v.evaluations[0].total === online, `same initial loss from the cache: ${v.evaluations[0].total} vs ${online}`);
+  // Same weights, same loss: within float32 summation order only (kernel variants tuned during the first visit may
+  // already serve shapes that ran on the defaults then, e.g. the targets); a wrong or partial weight file moves the
+  // loss by orders of magnitude more.
+  const relCache = Math.abs(v.evaluations[0].total - online) / Math.abs(online);
+  ok(relCache <= 1e-6, `same initial loss from the cache: ${v.evaluations[0].total} vs ${online} (relative ${relCache.toExponential(2)})`);
 });
 
 test('a local .safetensors file can be chosen as the weights', async () => {
