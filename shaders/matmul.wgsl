@@ -13,6 +13,7 @@
 
 const ROWS = 8u;
 override WG: u32 = 16u;   // matmul: threads (vec4 columns) per workgroup
+override RM: u32 = 8u;    // matmul: rows per workgroup, <= ROWS (fewer for short A: Winograd GEMMs of small images)
 
 struct MatmulParams { m: u32, n: u32, k: u32, stride_a: u32, stride_b: u32, stride_c: u32 }
 @group(0) @binding(0) var<uniform> mp: MatmulParams;
@@ -26,11 +27,11 @@ fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li
   let k4 = mp.k / 4u;
   let col = wid.x * WG + lid;          // vec4 column
   if (col >= n4) { return; }
-  let row0 = wid.y * ROWS;
+  let row0 = wid.y * RM;
   let a_base = wid.z * (mp.stride_a / 4u);
   let b_base = wid.z * (mp.stride_b / 4u) + col;
   var arow: array<u32, ROWS>;
-  for (var r = 0u; r < ROWS; r++) { arow[r] = a_base + min(row0 + r, mp.m - 1u) * k4; }
+  for (var r = 0u; r < RM; r++) { arow[r] = a_base + min(row0 + r, mp.m - 1u) * k4; }
   var acc: array<vec4f, ROWS>;
   for (var kk = 0u; kk < k4; kk++) {
     let bi = b_base + kk * 4u * n4;
@@ -38,13 +39,13 @@ fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li
     let b1 = mm_b[bi + n4];
     let b2 = mm_b[bi + 2u * n4];
     let b3 = mm_b[bi + 3u * n4];
-    for (var r = 0u; r < ROWS; r++) {
+    for (var r = 0u; r < RM; r++) {
       let a = mm_a[arow[r] + kk];
       acc[r] += a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3;
     }
   }
   let c_base = wid.z * (mp.stride_c / 4u) + col;
-  for (var r = 0u; r < ROWS; r++) {
+  for (var r = 0u; r < RM; r++) {
     if (row0 + r < mp.m) { mm_c[c_base + (row0 + r) * n4] = acc[r]; }
   }
 }

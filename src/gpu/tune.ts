@@ -30,7 +30,8 @@ export interface Tunable<D> {
   name: string;
   /** Text of the kernel's sources (and anything else that should invalidate cached choices when it changes). */
   source: string;
-  /** variants[0] is the deterministic default (used when tuning is off or a shape was not measured yet). */
+  /** The first variant that applies to a shape is its deterministic default (used when tuning is off or a shape was
+   * not measured yet). */
   variants: Variant[];
   /** The bucket of dims that share one choice, e.g. "m4096.n128.k128.b36". */
   shapeClass(d: D): string;

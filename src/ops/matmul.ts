@@ -27,6 +27,11 @@ export interface MatmulDims {
 /** How a variant runs: which entry, its constants, and the rows x columns of C one workgroup owns. */
 interface MatmulVariant { spec: KernelSpec; rows: number; cols: number }
 const VARIANTS: Record<string, MatmulVariant> = {
+  // Short A (M <= rows: Winograd GEMMs of deep layers at small sizes, where 8-row blocks would mostly compute
+  // clamped duplicates): listed first, so they are the default for the shapes they apply to.
+  'rows1-wg16': { spec: { ...matmulSpec, constants: { WG: 16, RM: 1 } }, rows: 1, cols: 64 },
+  'rows2-wg16': { spec: { ...matmulSpec, constants: { WG: 16, RM: 2 } }, rows: 2, cols: 64 },
+  'rows4-wg16': { spec: { ...matmulSpec, constants: { WG: 16, RM: 4 } }, rows: 4, cols: 64 },
   'rows8-wg16': { spec: { ...matmulSpec, constants: { WG: 16 } }, rows: MATMUL_ROWS, cols: 64 },
   'rows8-wg32': { spec: { ...matmulSpec, constants: { WG: 32 } }, rows: MATMUL_ROWS, cols: 128 },
   'rows8-wg64': { spec: { ...matmulSpec, constants: { WG: 64 } }, rows: MATMUL_ROWS, cols: 256 },
@@ -49,6 +54,9 @@ export const matmulTunable: Tunable<MatmulDims> = {
   name: 'matmul',
   source,
   variants: [
+    { id: 'rows1-wg16', note: 'M = 1: one row x 64 columns per workgroup of 16' },
+    { id: 'rows2-wg16', note: 'M <= 2: 2 rows x 64 columns per workgroup of 16' },
+    { id: 'rows4-wg16', note: 'M <= 4: 4 rows x 64 columns per workgroup of 16' },
     { id: 'rows8-wg16', note: '8 rows x 64 columns per workgroup of 16, no shared memory' },
     { id: 'rows8-wg32', note: '8 rows x 128 columns per workgroup of 32, no shared memory' },
     { id: 'rows8-wg64', note: '8 rows x 256 columns per workgroup of 64, no shared memory' },
@@ -57,6 +65,7 @@ export const matmulTunable: Tunable<MatmulDims> = {
   shapeClass: (d) => `m${shapeBucket(d.m, 65536)}.n${shapeBucket(d.n, 65536)}.k${shapeBucket(d.k, 4096)}.b${shapeBucket(d.batch ?? 1, 64)}`,
   applies: (gpu, d, v) => {
     if (Math.ceil(d.m / VARIANTS[v].rows) > 65535) return false;
+    if (VARIANTS[v].rows < MATMUL_ROWS && d.m > VARIANTS[v].rows) return false;   // the short-A variants
     if (v === 'tiled64') return gpu.limits.maxComputeInvocationsPerWorkgroup >= 256 && gpu.limits.maxComputeWorkgroupStorageSize >= 8192;
     return (VARIANTS[v].spec.constants?.WG ?? 0) <= gpu.limits.maxComputeInvocationsPerWorkgroup;
   },
@@ -71,6 +80,9 @@ export const matmulTunable: Tunable<MatmulDims> = {
     { label: 'wino conv3_x @64', dims: { m: 256, n: 256, k: 256, batch: 36 } },
     { label: 'wino conv4_x @32', dims: { m: 64, n: 512, k: 512, batch: 36 } },
     { label: 'wino conv5_x @16', dims: { m: 16, n: 512, k: 512, batch: 36 } },
+    // At 64x64: conv4_x (8x8, 4 tiles) and conv5_1 (4x4, one tile).
+    { label: 'wino conv4_x @8', dims: { m: 4, n: 512, k: 512, batch: 36 } },
+    { label: 'wino conv5_1 @4', dims: { m: 1, n: 512, k: 512, batch: 36 } },
     // The style loss's D F products, [N, N] x [N, M].
     { label: 'style DF relu1_1 @256', dims: { m: 64, n: 65536, k: 64 } },
     { label: 'style DF relu3_1 @256', dims: { m: 256, n: 4096, k: 256 } },

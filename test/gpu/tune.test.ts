@@ -124,12 +124,16 @@ test('pickWinner keeps the default unless another is clearly faster', () => {
   assert.is(pickWinner([{ variant: 'a', ms: 10 }, { variant: 'b', ms: 8 }, { variant: 'c', ms: 9 }]), 'b');
 });
 
-test('every matmul variant is measured at a standard shape', async () => {
+test('every matmul variant that applies is measured at a standard shape', async () => {
   const gpu = await testGpu();
   await configureTuning(gpu, { mode: 'on' });
-  const small = { ...matmulTunable, standard: [{ label: 'small', dims: { m: 40, n: 72, k: 36, batch: 2 } }] } as Tunable<unknown>;
-  const [row] = await tuneStandard(gpu, [small]);
-  assert.equal(Object.keys(row.ms).sort(), matmulTunable.variants.map((v) => v.id).sort());
+  // M = 40: every variant but the short-row ones; M = 1: all of them.
+  for (const [m, short] of [[40, false], [1, true]] as const) {
+    const small = { ...matmulTunable, standard: [{ label: 'small', dims: { m, n: 72, k: 36, batch: 2 } }] } as Tunable<unknown>;
+    const [row] = await tuneStandard(gpu, [small]);
+    const want = matmulTunable.variants.map((v) => v.id).filter((id) => short || !/^rows[124]-/.test(id));
+    assert.equal(Object.keys(row.ms).sort(), want.sort());
+  }
 });
 
 test.run();

@@ -19,8 +19,10 @@ function matmul64(a: ArrayLike<number>, b: ArrayLike<number>, m: number, n: numb
 
 // Odd M (past the 8- and 64-row blocks), N past the 64/128/256-column blocks and not a multiple of them, K not a
 // multiple of the 16-k shared-memory step, batches.
+// Short A (M <= 4) for the short-row variants, which apply only there.
 const shapes: [number, number, number, number][] = [
   [1, 4, 4, 1], [13, 68, 12, 1], [67, 132, 36, 1], [9, 260, 20, 3], [130, 8, 68, 2], [3, 516, 4, 1],
+  [1, 68, 12, 2], [2, 132, 36, 1], [4, 260, 20, 3], [3, 8, 68, 1], [1, 260, 36, 1],
 ];
 
 for (const v of matmulTunable.variants) {
@@ -28,7 +30,9 @@ for (const v of matmulTunable.variants) {
     const gpu = await testGpu();
     fixVariant(gpu, 'matmul', v.id);
     try {
-      for (const [m, n, k, batch] of shapes) {
+      const mine = shapes.filter(([m, n, k, batch]) => matmulTunable.applies!(gpu, { m, n, k, batch }, v.id));
+      assert.ok(mine.length >= 3, `${v.id}: at least three shapes apply`);
+      for (const [m, n, k, batch] of mine) {
         assert.is(chooseVariant(gpu, matmulTunable, { m, n, k, batch }), v.id);
         const a = randArray(batch * m * k, nextSeed());
         const b = randArray(batch * k * n, nextSeed());
@@ -78,9 +82,14 @@ test('matmul_tn (C = A^T B and C += A^T B) matches float64', async () => {
   }
 });
 
-test('without tuning the default variant runs', async () => {
+test('without tuning: the 8-row default, the short-row variants for M <= 4', async () => {
   const gpu = await testGpu();
-  assert.is(chooseVariant(gpu, matmulTunable, { m: 64, n: 64, k: 64 }), matmulTunable.variants[0].id);
+  assert.is(chooseVariant(gpu, matmulTunable, { m: 64, n: 64, k: 64 }), 'rows8-wg16');
+  assert.is(chooseVariant(gpu, matmulTunable, { m: 5, n: 64, k: 64 }), 'rows8-wg16');
+  assert.is(chooseVariant(gpu, matmulTunable, { m: 4, n: 64, k: 64 }), 'rows4-wg16');
+  assert.is(chooseVariant(gpu, matmulTunable, { m: 3, n: 64, k: 64 }), 'rows4-wg16');
+  assert.is(chooseVariant(gpu, matmulTunable, { m: 2, n: 64, k: 64 }), 'rows2-wg16');
+  assert.is(chooseVariant(gpu, matmulTunable, { m: 1, n: 64, k: 64 }), 'rows1-wg16');
 });
 
 test.run();
