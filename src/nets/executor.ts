@@ -17,7 +17,10 @@ import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import type { Step } from '../gpu/kernel.ts';
 import { createTensor, destroyTensors, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { channelAffine, channelAffineBackward, channelCopy } from '../ops/channel.ts';
-import { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convScratchBytes, createConvScratch, destroyConv, prepareConv, type ConvLayer, type ConvScratch } from '../ops/conv2d.ts';
+import {
+  conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convScratchBytes, convWeightScratchBytes, createConvScratch,
+  destroyConv, prepareConv, type ConvLayer, type ConvScratch, type ConvWeightScratch,
+} from '../ops/conv2d.ts';
 import { normalizeBackward, normalizeForward } from '../ops/normalize.ts';
 import { avgPoolBackward, avgPoolForward, createArgmax, maxPoolBackward, maxPoolForward, type PoolOptions } from '../ops/pool.ts';
 import { reluBackward, reluForward } from '../ops/relu.ts';
@@ -213,6 +216,8 @@ export interface NetPlan {
     gradSlots: GPUBuffer[]; grads?: GradSchedule;
     /** Winograd scratch shared by every conv step of the plan, forward and backward (sized for the largest). */
     convScratch: ConvScratch;
+    /** Winograd weight-gradient scratch shared by the weight gradients (weightGrads plans whose convs run it). */
+    weightScratch?: ConvWeightScratch;
     /** The output tensor of every running layer (slot views included), for binding layer 0 and the backward. */
     outs: Map<string, Tensor>;
   };
@@ -364,6 +369,26 @@ export function planNetwork(gpu: Gpu, net: Network, o: PlanOptions): NetPlan {
   }
   const convScratch = createConvScratch(gpu, need, `${desc.name}.conv-scratch`);
   bytes += convScratch.v.size + convScratch.m.size;
+  let weightScratch: ConvWeightScratch | undefined;
+  if (o.weightGrads) {
+    const wneed = { v: 0, m: 0, u: 0 };
+    for (const n of nodes) {
+      if (n.spec.op !== 'conv' || (n.spec.stride ?? 1) !== 1) continue; // strided convs have no weight gradient (refused)
+      const c = net.convs.get(n.name)!;
+      const [, H, W] = n.inputs.length ? shapes.get(n.inputs[0])! : [0, o.h, o.w];
+      const b = convWeightScratchBytes(gpu, c.cin, c.cout, c.k, H, W);
+      wneed.v = Math.max(wneed.v, b.v);
+      wneed.m = Math.max(wneed.m, b.m);
+      wneed.u = Math.max(wneed.u, b.u);
+    }
+    if (wneed.v > 0) {
+      const vm = createConvScratch(gpu, wneed, `${desc.name}.weight-grad-scratch`);
+      const u = gpu.device.createBuffer({ label: `${desc.name}.weight-grad-scratch.dU`, size: wneed.u, usage: GPUBufferUsage.STORAGE });
+      weightScratch = { ...vm, u };
+      buffers.push(vm.v, vm.m, u);
+      bytes += vm.v.size + vm.m.size + u.size;
+    }
+  }
 
   const readers = consumersOf(nodes);
   const opOf = new Map(nodes.map((n) => [n.name, n.spec.op]));
@@ -432,7 +457,7 @@ export function planNetwork(gpu: Gpu, net: Network, o: PlanOptions): NetPlan {
       convScratch.v.destroy();
       convScratch.m.destroy();
     },
-    internal: { net, pooling, nodes, argmax, weightGrads: !!o.weightGrads, tapNames, gradSlots, grads, convScratch, outs },
+    internal: { net, pooling, nodes, argmax, weightGrads: !!o.weightGrads, tapNames, gradSlots, grads, convScratch, weightScratch, outs },
   };
 }
 
@@ -532,7 +557,7 @@ export function backwardInto(gpu: Gpu, plan: NetPlan, lossAt: LossAt, imageGrad:
     if (wg && n.spec.op === 'conv') {
       // gOut is complete here (every reader and loss has added to it); x is kept by the weightGrads plan.
       const x = i === 0 ? o.image! : outs.get(n.inputs[0])!;
-      steps.push(...conv2dBackwardWeight(gpu, x, gOut, wg.weight, n.spec.pad, convGeometry(n.spec)));
+      steps.push(...conv2dBackwardWeight(gpu, x, gOut, wg.weight, n.spec.pad, { ...convGeometry(n.spec), scratch: plan.internal.weightScratch }));
       if (wg.bias) steps.push(...conv2dBackwardBias(gpu, gOut, wg.bias));
     }
     if (i === 0) {

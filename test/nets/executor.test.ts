@@ -8,6 +8,7 @@ import { run } from '../../src/gpu/kernel.ts';
 import { createTensor, poison, readTensor, uploadTensor, type Tensor } from '../../src/gpu/tensor.ts';
 import type { NetDescription } from '../../src/nets/describe.ts';
 import { backwardInto, createNetwork, forwardFrom, layerShapes, minimumSide, planNetwork } from '../../src/nets/executor.ts';
+import { weightGradAlgorithm } from '../../src/ops/conv2d.ts';
 import { vecAxpy } from '../../src/ops/vector.ts';
 import { normalisedVggDecoder, normalisedVggEncoder, sequentialTensorNames } from '../../src/nets/normalised-vgg.ts';
 import { netBackward, netForward, type RefConv } from '../../src/reference/net.ts';
@@ -76,7 +77,7 @@ test('the reference backward of a whole description matches finite differences',
 });
 
 /** Forward, then the backward with every conv's weight and bias gradient, on the GPU against float64. */
-async function checkWeightGrads(desc: NetDescription, h: number, w: number, tap: string, what: string): Promise<void> {
+async function checkWeightGrads(desc: NetDescription, h: number, w: number, tap: string, what: string, winograd = false): Promise<void> {
   const gpu = await testGpu();
   const weights = randomNetWeights(desc, nextSeed());
   const net = createNetwork(gpu, desc, weights);
@@ -84,6 +85,16 @@ async function checkWeightGrads(desc: NetDescription, h: number, w: number, tap:
   const c = desc.inputChannels;
   const x = t64([c, h, w], randArray(c * h * w, nextSeed(), 0, 1));
   const plan = planNetwork(gpu, net, { h, w, upTo: tap, taps: [tap], backward: true, weightGrads: true, pooling: 'max' });
+  // Which convs run the Winograd weight gradient (in the plan's shared scratch) and which the direct kernel.
+  const algos = convs.map((cv) => {
+    const l = desc.layers.findIndex((x) => x.name === cv.name);
+    const [, H, W] = l === 0 ? [0, h, w] : plan.shapes.get(desc.layers[l - 1].name)!;
+    return weightGradAlgorithm(gpu, cv.cin, cv.cout, cv.k, H, W);
+  });
+  if (winograd) {
+    assert.ok(algos.includes('winograd') && algos.includes('direct'), `${what}: both weight-gradient kernels run (${algos})`);
+    assert.ok(plan.internal.weightScratch, `${what}: the plan holds the Winograd weight-gradient scratch`);
+  }
   const xt = uploadTensor(gpu, x.data, x.shape, 'x');
   const gx = createTensor(gpu, x.shape, 'gx');
   const out = plan.acts.get(tap)!;
@@ -112,8 +123,8 @@ async function checkWeightGrads(desc: NetDescription, h: number, w: number, tap:
 test('weight gradients (option): every conv of an encoder and a decoder matches float64, the first conv reading the image', async () => {
   await checkWeightGrads(normalisedVggEncoder('enc3', 3, { widths: WIDTHS, ceil: true }), 13, 11, 'relu3_1', 'encoder ceil');
   await checkWeightGrads(normalisedVggDecoder('dec3', 3, { widths: WIDTHS, finalRelu: false }), 3, 5, 'conv1_1', 'decoder');
-  // The wct-16x widths 16 and 32 (Winograd forward and input gradient inside, direct weight gradient).
-  await checkWeightGrads(normalisedVggDecoder('dec2', 2, { widths: [16, 32, 8, 8, 8], finalRelu: true }), 6, 7, 'relu1_1', 'decoder 16/32');
+  // The wct-16x widths 16 and 32: Winograd forward, input and weight gradients (32->16, 16->16), direct for 16->3.
+  await checkWeightGrads(normalisedVggDecoder('dec2', 2, { widths: [16, 32, 8, 8, 8], finalRelu: true }), 6, 7, 'relu1_1', 'decoder 16/32', true);
 });
 
 test('the reference weight gradients of a whole description match finite differences', () => {
