@@ -4,7 +4,8 @@
 //   planNetwork     allocates activations for one image size and records the forward steps (once per size)
 //   forwardFrom     the steps that run the plan on an image tensor
 //   backwardInto    the backward w.r.t. the image: the layers in reverse, each op's hand-derived rule, gradients of
-//                   a tensor read by several layers summed, loss gradients added at the tapped layers on the way down
+//                   a tensor read by several layers summed, loss gradients added at the tapped layers on the way down;
+//                   optionally also the gradients w.r.t. the convolutions' weights and biases (decoder training)
 // Nothing is traced: every op knows its forward and its backward (src/ops/), as Caffe's layers or llm.c's passes.
 //
 // Buffers: outputs that must outlive the forward (taps, what a backward reads) get their own; every other output
@@ -16,7 +17,10 @@ import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import type { Step } from '../gpu/kernel.ts';
 import { createTensor, destroyTensors, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { channelAffine, channelAffineBackward, channelCopy } from '../ops/channel.ts';
-import { conv2dBackwardInput, conv2dForward, convScratchBytes, createConvScratch, destroyConv, prepareConv, type ConvLayer, type ConvScratch } from '../ops/conv2d.ts';
+import {
+  conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convScratchBytes, convWeightScratchBytes, createConvScratch,
+  destroyConv, prepareConv, type ConvLayer, type ConvScratch, type ConvWeightScratch,
+} from '../ops/conv2d.ts';
 import { normalizeBackward, normalizeForward } from '../ops/normalize.ts';
 import { avgPoolBackward, avgPoolForward, createArgmax, maxPoolBackward, maxPoolForward, type PoolOptions } from '../ops/pool.ts';
 import { reluBackward, reluForward } from '../ops/relu.ts';
@@ -182,6 +186,11 @@ export interface PlanOptions {
   taps: string[];
   /** Whether backward steps will be recorded (keeps what they need, allocates the gradient buffers). */
   backward: boolean;
+  /**
+   * Whether the backward may also record the convolutions' weight gradients (backwardInto's `weights`): keeps every
+   * conv's input readable after the forward. Needs `backward`.
+   */
+  weightGrads?: boolean;
 }
 
 /** Everything one image size needs: activations, and the recorded forward after the first layer. */
@@ -200,13 +209,15 @@ export interface NetPlan {
   bytes: number;
   destroy(): void;
   internal: {
-    net: Network; pooling: PoolMode; nodes: Node[]; argmax: Map<string, GPUBuffer>;
+    net: Network; pooling: PoolMode; nodes: Node[]; argmax: Map<string, GPUBuffer>; weightGrads: boolean;
     /** Running layer -> the tap names that denote its output (what lossAt is called with). */
     tapNames: Map<string, string[]>;
     /** Gradient slots (maxElems floats each) and which slot holds each layer's gradient. */
     gradSlots: GPUBuffer[]; grads?: GradSchedule;
     /** Winograd scratch shared by every conv step of the plan, forward and backward (sized for the largest). */
     convScratch: ConvScratch;
+    /** Winograd weight-gradient scratch shared by the weight gradients (weightGrads plans whose convs run it). */
+    weightScratch?: ConvWeightScratch;
     /** The output tensor of every running layer (slot views included), for binding layer 0 and the backward. */
     outs: Map<string, Tensor>;
   };
@@ -322,6 +333,7 @@ export function planNetwork(gpu: Gpu, net: Network, o: PlanOptions): NetPlan {
   const missing = layersUpTo(desc, o.upTo).find((l) => (l.op === 'conv' && !net.convs.has(l.name)) ||
     (l.op === 'batchnorm' && !net.folded.has(l.name) && !net.affines.has(l.name)));
   if (missing) throw new PainterlyError(`the loaded weights stop at ${net.depth}; layer ${o.upTo} needs ${missing.name}`);
+  if (o.weightGrads && !o.backward) throw new PainterlyError('planNetwork: weightGrads needs backward: true');
   const pooling = o.pooling ?? 'max';
   const shapes = layerShapes(net, o.h, o.w, resolveLayer(desc, o.upTo));
   const numel = (s: number[]) => s[0] * s[1] * s[2];
@@ -357,8 +369,29 @@ export function planNetwork(gpu: Gpu, net: Network, o: PlanOptions): NetPlan {
   }
   const convScratch = createConvScratch(gpu, need, `${desc.name}.conv-scratch`);
   bytes += convScratch.v.size + convScratch.m.size;
+  let weightScratch: ConvWeightScratch | undefined;
+  if (o.weightGrads) {
+    const wneed = { v: 0, m: 0, u: 0 };
+    for (const n of nodes) {
+      if (n.spec.op !== 'conv' || (n.spec.stride ?? 1) !== 1) continue; // strided convs have no weight gradient (refused)
+      const c = net.convs.get(n.name)!;
+      const [, H, W] = n.inputs.length ? shapes.get(n.inputs[0])! : [0, o.h, o.w];
+      const b = convWeightScratchBytes(gpu, c.cin, c.cout, c.k, H, W);
+      wneed.v = Math.max(wneed.v, b.v);
+      wneed.m = Math.max(wneed.m, b.m);
+      wneed.u = Math.max(wneed.u, b.u);
+    }
+    if (wneed.v > 0) {
+      const vm = createConvScratch(gpu, wneed, `${desc.name}.weight-grad-scratch`);
+      const u = gpu.device.createBuffer({ label: `${desc.name}.weight-grad-scratch.dU`, size: wneed.u, usage: GPUBufferUsage.STORAGE });
+      weightScratch = { ...vm, u };
+      buffers.push(vm.v, vm.m, u);
+      bytes += vm.v.size + vm.m.size + u.size;
+    }
+  }
 
   const readers = consumersOf(nodes);
+  const opOf = new Map(nodes.map((n) => [n.name, n.spec.op]));
   // A conv whose only reader is the ReLU right after it (and not tapped) writes max(conv, 0) straight into the ReLU's
   // output: one dispatch and one pass over the tensor fewer; the ReLU's backward reads that output as before.
   const fused = new Map<string, Node>(); // relu -> the conv it absorbs
@@ -378,7 +411,8 @@ export function planNetwork(gpu: Gpu, net: Network, o: PlanOptions): NetPlan {
   nodes.forEach((n, i) => {
     if (absorbed.has(n.name)) return; // computed by its ReLU's step
     const shape = shapes.get(n.name)!;
-    const keep = tapNames.has(n.name) || (o.backward && backwardReadsOutput(n.spec));
+    const keep = tapNames.has(n.name) || (o.backward && backwardReadsOutput(n.spec)) ||
+      (!!o.weightGrads && readers.get(n.name)!.some((r) => opOf.get(r) === 'conv')); // a conv's weight gradient reads its input
     let out: Tensor;
     if (keep) {
       out = alloc(shape, n.name);
@@ -423,7 +457,7 @@ export function planNetwork(gpu: Gpu, net: Network, o: PlanOptions): NetPlan {
       convScratch.v.destroy();
       convScratch.m.destroy();
     },
-    internal: { net, pooling, nodes, argmax, tapNames, gradSlots, grads, convScratch, outs },
+    internal: { net, pooling, nodes, argmax, weightGrads: !!o.weightGrads, tapNames, gradSlots, grads, convScratch, weightScratch, outs },
   };
 }
 
@@ -455,6 +489,16 @@ export interface BackwardProgram {
   steps: Step[];
 }
 
+/** Where backwardInto writes a conv's parameter gradients (overwritten): dL/dW [Cout,Cin,K,K], dL/db [Cout]. */
+export interface ConvGrads { weight: Tensor; bias?: Tensor }
+
+export interface BackwardOptions {
+  /** Conv layers whose weight (and bias) gradients to record; the plan must have been made with weightGrads. */
+  weights?: Map<string, ConvGrads>;
+  /** The image the forward ran on: needed when the first layer is a conv in `weights` (it reads the image). */
+  image?: Tensor;
+}
+
 /** The backward steps of one layer for input k: gIn = (∂y/∂x_k)ᵀ gOut, overwriting gIn (add, concat: accumulating if `acc`). */
 function layerBackward(gpu: Gpu, plan: NetPlan, i: number, k: number, gOut: Tensor, gIn: Tensor, acc: boolean): Step[] {
   const { net, pooling, argmax, outs, convScratch, nodes } = plan.internal;
@@ -482,10 +526,22 @@ function layerBackward(gpu: Gpu, plan: NetPlan, i: number, k: number, gOut: Tens
  * The backward pass in exactly the reverse order of the forward, adding loss gradients at the taps; ends by writing
  * dL/d(image) into `imageGrad`.
  */
-export function backwardInto(gpu: Gpu, plan: NetPlan, lossAt: LossAt, imageGrad: Tensor): BackwardProgram {
+export function backwardInto(gpu: Gpu, plan: NetPlan, lossAt: LossAt, imageGrad: Tensor, o: BackwardOptions = {}): BackwardProgram {
   checkImage(plan, imageGrad);
-  const { grads, gradSlots, nodes, tapNames } = plan.internal;
+  const { grads, gradSlots, nodes, tapNames, outs, net } = plan.internal;
   if (!grads) throw new PainterlyError('backwardInto: the plan was made without backward: true');
+  const wanted = o.weights ?? new Map<string, ConvGrads>();
+  if (wanted.size && !plan.internal.weightGrads) throw new PainterlyError('backwardInto: weight gradients need a plan made with weightGrads: true');
+  for (const name of wanted.keys()) {
+    const n = nodes.find((x) => x.name === name);
+    if (n?.spec.op !== 'conv') throw new PainterlyError(`backwardInto: ${name} is not a convolution of the plan (${net.desc.name} up to ${nodes.at(-1)!.name})`);
+    const bn = [...net.folded].find(([, conv]) => conv === name);
+    if (bn) throw new PainterlyError(`backwardInto: no weight gradient for ${name}: batch norm ${bn[0]} is folded into it`);
+  }
+  if (wanted.has(nodes[0].name)) {
+    if (!o.image) throw new PainterlyError(`backwardInto: the weight gradient of ${nodes[0].name} reads the image: pass it as image`);
+    checkImage(plan, o.image);
+  }
   const g = (name: string, slot = grads.slotOf.get(name)!): Tensor => {
     const shape = plan.shapes.get(name)!;
     return { buffer: gradSlots[slot], shape, size: shape[0] * shape[1] * shape[2], label: `d${name}` };
@@ -497,6 +553,13 @@ export function backwardInto(gpu: Gpu, plan: NetPlan, lossAt: LossAt, imageGrad:
     if (grads.zeroed.has(n.name)) steps.push(vecFill(gpu, gOut, 0));
     const act = plan.acts.get(n.name);
     for (const t of tapNames.get(n.name) ?? []) steps.push(...lossAt(t, plan.acts.get(t) ?? act!, gOut));
+    const wg = wanted.get(n.name);
+    if (wg && n.spec.op === 'conv') {
+      // gOut is complete here (every reader and loss has added to it); x is kept by the weightGrads plan.
+      const x = i === 0 ? o.image! : outs.get(n.inputs[0])!;
+      steps.push(...conv2dBackwardWeight(gpu, x, gOut, wg.weight, n.spec.pad, { ...convGeometry(n.spec), scratch: plan.internal.weightScratch }));
+      if (wg.bias) steps.push(...conv2dBackwardBias(gpu, gOut, wg.bias));
+    }
     if (i === 0) {
       steps.push(...layerBackward(gpu, plan, 0, 0, gOut, imageGrad, false));
       continue;

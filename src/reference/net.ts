@@ -7,7 +7,7 @@ import { convGeometry, graphOf, layersUpTo, poolGeometry, type Node } from '../n
 import type { Pooling } from '../nets/vgg19.ts';
 import type { LossConfig, LossTerms } from '../style/objective.ts';
 import { channelAffine, channelAffineBackward } from './channel.ts';
-import { conv2dBackwardInput, conv2dForward } from './conv2d.ts';
+import { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward } from './conv2d.ts';
 import { gram } from './gram.ts';
 import { contentLoss, styleLoss, tvLoss } from './loss.ts';
 import { maskedStyleLoss } from './mask.ts';
@@ -88,9 +88,13 @@ export function netForward(desc: NetDescription, p: RefParams, image: T64, pooli
 
 /**
  * dL/d(image) for a loss whose gradient at layer outputs `lossGrad` adds (layer, output) -> gradient or undefined;
- * gradients of a layer read by several layers are summed.
+ * gradients of a layer read by several layers are summed. With `weightGrads`, also dL/dW and dL/db of every conv
+ * (stride 1, "same" padding), set into that map by layer name.
  */
-export function netBackward(desc: NetDescription, p: RefParams, tr: Trace, pooling: Pooling, lossGrad: (layer: string, out: T64) => T64 | undefined, image?: T64): T64 {
+export function netBackward(
+  desc: NetDescription, p: RefParams, tr: Trace, pooling: Pooling, lossGrad: (layer: string, out: T64) => T64 | undefined, image?: T64,
+  weightGrads?: Map<string, { weight: T64; bias: T64 }>,
+): T64 {
   const { convs, norms } = params(p);
   const grads = new Map<string, T64>();
   const addTo = (name: string, v: T64) => {
@@ -117,6 +121,11 @@ export function netBackward(desc: NetDescription, p: RefParams, tr: Trace, pooli
       gin = [normalizeBackward(g, l.std)];
     } else if (l.op === 'conv') {
       const c = convs.get(l.name)!;
+      if (weightGrads) {
+        const geo = convGeometry(l);
+        if (geo.stride !== 1 || geo.padding !== (c.k - 1) / 2) throw new Error(`reference weight gradients: ${l.name} is not a stride-1 "same" conv`);
+        weightGrads.set(l.name, { weight: conv2dBackwardWeight(input, g, c.k, l.pad), bias: conv2dBackwardBias(g) });
+      }
       gin = [conv2dBackwardInput(g, t64([c.cout, c.cin, c.k, c.k], c.weight), l.pad, { ...convGeometry(l), inputSize: [input.shape[1], input.shape[2]] })];
     } else if (l.op === 'batchnorm') {
       gin = [channelAffineBackward(g, normCoef(norms.get(l.name)!, g.shape[0]))];

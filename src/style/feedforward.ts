@@ -21,8 +21,13 @@ import { adainMap, momentsFromVariance, styleColoring, wctMap, type ChannelMomen
 
 export type FeedForwardMethod = 'wct' | 'adain';
 
-/** Loads one checkpoint of the model into NetWeights (the caller knows where files live: folder, cache, memory). */
-export type LoadNet = (file: string, desc: import('../nets/describe.ts').NetDescription, names: (layer: string) => string) => Promise<NetWeights>;
+/**
+ * Loads one checkpoint of the model into NetWeights (the caller knows where files live: folder, cache, memory).
+ * `exact` (decoders): the file must hold that network and no other tensors (readNetWeights' exact).
+ */
+export type LoadNet = (
+  file: string, desc: import('../nets/describe.ts').NetDescription, names: (layer: string) => string, o?: { exact?: boolean },
+) => Promise<NetWeights>;
 
 interface Level { level: number; feature: string; encoder: Network; decoder: Network }
 
@@ -47,7 +52,7 @@ export class FeedForwardModel {
       for (const k of levels) {
         const l = spec.level(k);
         const enc = await load(l.encoderFile, l.encoder, l.encoderNames);
-        const dec = await load(l.decoderFile, l.decoder, l.decoderNames);
+        const dec = await load(l.decoderFile, l.decoder, l.decoderNames, { exact: true });
         m.levels.set(k, { level: k, feature: l.feature, encoder: createNetwork(gpu, l.encoder, enc), decoder: createNetwork(gpu, l.decoder, dec) });
       }
     } catch (e) {

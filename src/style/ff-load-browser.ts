@@ -17,10 +17,10 @@ export type ModelFiles = Map<string, ByteSource>;
 
 /** A LoadNet reading checkpoints (.pth or safetensors) from ByteSources. */
 export function sourcesLoadNet(spec: FeedForwardModelSpec, files: ModelFiles): LoadNet {
-  return async (file, desc, names) => {
+  return async (file, desc, names, o) => {
     const src = files.get(file);
     if (!src) throw new PainterlyError(`model ${spec.name}: file ${file} is missing (expected ${spec.files.join(', ')})`);
-    return readNetWeights(desc, names, await openTensorTable(src), { source: `${spec.name} ${file}` });
+    return readNetWeights(desc, names, await openTensorTable(src), { source: `${spec.name} ${file}`, exact: o?.exact });
   };
 }
 

@@ -39,10 +39,10 @@ export async function loadFeedForwardModel(gpu: Gpu, spec: string, opts: Omit<Mo
     model = await modelOfDir(dir);
   }
   const { openFileSource, join } = await import('../weights/cache-node.ts');
-  return FeedForwardModel.load(gpu, model, async (file, desc, names) => {
+  return FeedForwardModel.load(gpu, model, async (file, desc, names, o) => {
     const src = await openFileSource(join(dir, file));
     try {
-      return await readNetWeights(desc, names, await openTensorTable(src), { source: `${model.name} ${file}` });
+      return await readNetWeights(desc, names, await openTensorTable(src), { source: `${model.name} ${file}`, exact: o?.exact });
     } finally {
       await src.close();
     }

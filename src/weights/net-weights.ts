@@ -20,12 +20,14 @@ const PREFIXES = ['', 'model.', 'module.', 'state_dict.', 'model.module.', 'net.
 /**
  * The convolutions (and batch norms) of `desc` up to `upTo` from a checkpoint. `tensorName(layer)` is the name table
  * (without prefix); the prefix is found from the first convolution. `altName` gives a second spelling of a tensor's
- * base name that older checkpoints use (DenseNet's `norm.1` for `norm1`). Shapes are checked against the
- * description (input channels from its graph) before anything is decoded.
+ * base name that older checkpoints use (DenseNet's `norm.1` for `norm1`). Each tensor's shape is checked against
+ * the description (input channels from its graph) before it is decoded. `exact`: the checkpoint must hold this
+ * network and nothing more under its prefix (a decoder: an extra tensor means another level's or another model's
+ * file); without it extra tensors are expected (classifiers, distillation heads, deeper layers) and ignored.
  */
 export async function readNetWeights(
   desc: NetDescription, tensorName: (layer: string) => string, table: TensorTable,
-  o: { upTo?: string; source: string; altName?: (base: string) => string },
+  o: { upTo?: string; source: string; altName?: (base: string) => string; exact?: boolean },
 ): Promise<NetWeights> {
   const upTo = o.upTo ?? desc.layers.at(-1)!.name;
   const layers = layersUpTo(desc, upTo);
@@ -40,6 +42,7 @@ export async function readNetWeights(
   }
   const cins = convInputChannels(desc, upTo);
   const normCh = normChannels(desc, upTo);
+  const used = new Set<string>();
   const get = async (layer: string, what: string, want: number[]): Promise<Float32Array> => {
     let name = `${prefix}${tensorName(layer)}.${what}`;
     if (!table.shapes.has(name) && o.altName) {
@@ -51,6 +54,7 @@ export async function readNetWeights(
     if (shape.length !== want.length || shape.some((d, i) => d !== want[i])) {
       throw new PainterlyError(`${table.file}: tensor ${name} (${layer}): expected shape [${want}], found [${shape}]`);
     }
+    used.add(name);
     const data = await table.read(name);
     for (let i = 0; i < data.length; i++) {
       if (!Number.isFinite(data[i])) throw new PainterlyError(`${table.file}: tensor ${name} (${layer}): element ${i} is ${data[i]}, expected finite values`);
@@ -72,6 +76,14 @@ export async function readNetWeights(
       ];
       if (variance.some((v) => v < 0)) throw new PainterlyError(`${table.file}: ${tensorName(l.name)}.running_var has negative values`);
       norms.set(l.name, { name: l.name, channels: C, weight, bias, mean, variance, eps: l.eps ?? 1e-5 });
+    }
+  }
+  if (o.exact) {
+    const extra = [...table.shapes.keys()].filter((n) => n.startsWith(prefix) && !used.has(n) && !n.endsWith('.num_batches_tracked'));
+    if (extra.length) {
+      const convNames = convLayers.map((l) => tensorName(l.name));
+      throw new PainterlyError(`${table.file}: tensor ${extra[0]}${extra.length > 1 ? ` (and ${extra.length - 1} more)` : ''} is not part of ` +
+        `${desc.name}: expected only the weights and biases of ${convNames[0]}..${convNames.at(-1)} (${convNames.length} convolutions); is this the right checkpoint?`);
     }
   }
   return { convs, norms, pretrained: true, source: o.source };

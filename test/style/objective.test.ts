@@ -1,5 +1,5 @@
 // The whole Gatys evaluation on the GPU (VGG19 with reduced channel counts, tiny images) against the float64
-// reference, and the gradient against finite differences.
+// reference, and the gradient against finite differences; an evaluation is one submit (plus the loss readback).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createTensor, poison, readTensor, uploadTensor, type Tensor } from '../../src/gpu/tensor.ts';
@@ -45,6 +45,19 @@ function config(over: Partial<LossConfig> = {}): LossConfig {
 const H = 22;
 const W = 19;
 
+/** Runs fn counting queue submits: an evaluation is one submit of the recorded program plus one of the loss readback. */
+async function submitsDuring<T>(gpu: Awaited<ReturnType<typeof testGpu>>, fn: () => Promise<T>): Promise<{ value: T; submits: number }> {
+  const q = gpu.device.queue;
+  const submit = q.submit;
+  let submits = 0;
+  q.submit = function (this: GPUQueue, buffers: Iterable<GPUCommandBuffer>) { submits++; return submit.call(this, buffers); };
+  try {
+    return { value: await fn(), submits };
+  } finally {
+    q.submit = submit;
+  }
+}
+
 async function setup(pooling: Pooling, cfg: LossConfig, width?: number[]) {
   const gpu = await testGpu();
   const convs = tinyVgg(nextSeed(), width);
@@ -76,8 +89,11 @@ for (const pooling of ['avg', 'max'] as Pooling[]) {
       assert.is(total, t.total);
       assert.ok(want.terms.style > 0 && want.terms.content > 0, 'the test exercises both losses');
       assertClose(await readTensor(gpu, grad), want.grad.data, 2e-3, 'gradient w.r.t. the image');
-      // A second evaluation reuses the recorded program and must give the same numbers bit for bit.
-      assert.is(await obj.evaluate(gx, grad), total);
+      // A second evaluation reuses the recorded program and must give the same numbers bit for bit, in one submit
+      // (and the readback's).
+      const again = await submitsDuring(gpu, () => obj.evaluate(gx, grad));
+      assert.is(again.value, total);
+      assert.is(again.submits, 2, 'one submit for the evaluation, one for the loss readback');
     });
   }
 }
@@ -201,7 +217,7 @@ test('GPU targets: content features and blended, size-scaled style Grams match f
   }
 });
 
-test('vgg19-16x (1x1 colour conv, reflection padding, max pooling; a reduced-width copy): loss and gradient match float64', async () => {
+test('vgg19-16x (1x1 colour conv, reflection padding, max pooling; a reduced-width copy): loss and gradient match float64, one submit', async () => {
   const gpu = await testGpu();
   const weights = randomNetWeights(VGG19_16X, nextSeed(), { channels: [3, 4, 4, 5, 5, 6, 6, 6, 6, 8, 8, 8, 8, 8] });
   const net = createNetwork(gpu, VGG19_16X, weights);
@@ -217,9 +233,12 @@ test('vgg19-16x (1x1 colour conv, reflection padding, max pooling; a reduced-wid
   const want = gatysReference(VGG19_16X, convs, x, 'max', cfg, { content: P, style: A });
   const grad = createTensor(gpu, x.shape, 'grad');
   poison(gpu, grad);
-  await obj.evaluate(uploadTensor(gpu, x.data, x.shape, 'x'), grad);
+  const gx = uploadTensor(gpu, x.data, x.shape, 'x');
+  const total = await obj.evaluate(gx, grad);
   for (const k of ['content', 'style', 'tv', 'total'] as const) assertClose([obj.last![k]], [want.terms[k]], 2e-4, `vgg19-16x ${k} loss`);
   assertClose(await readTensor(gpu, grad), want.grad.data, 2e-3, 'vgg19-16x gradient');
+  const again = await submitsDuring(gpu, () => obj.evaluate(gx, grad));
+  assert.equal([again.value, again.submits], [total, 2], 'the same result from one submit (and the readback)');
   obj.destroy();
   net.destroy();
 });

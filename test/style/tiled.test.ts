@@ -1,11 +1,15 @@
 // Tiled evaluation (images past the storage-binding limit): on a second device with a tiny binding limit, the tiled
-// targets, loss terms and gradient equal the untiled ones computed on the normal test device.
+// targets, loss terms and gradient equal the untiled ones computed on the normal test device (VGG19, and the
+// vgg19-16x description: tiling is derived from the description).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openDawnGpu } from '../../src/gpu/dawn.ts';
 import { PainterlyError, type Gpu } from '../../src/gpu/device.ts';
 import { createTensor, poison, readTensor, uploadTensor, type Tensor } from '../../src/gpu/tensor.ts';
 import { createVgg19, VGG19, VGG19_BLOCKS, type Pooling } from '../../src/nets/vgg19.ts';
+import { VGG19_16X } from '../../src/nets/backbones.ts';
+import { createNetwork, type Network } from '../../src/nets/executor.ts';
+import { randomNetWeights } from '../../src/weights/net-weights.ts';
 import { featuresReference, gatysReference, gramReference, type RefConv } from '../../src/reference/net.ts';
 import { t64 } from '../../src/reference/tensor.ts';
 import { windowCopy as windowCopyRef } from '../../src/reference/crop.ts';
@@ -61,13 +65,27 @@ const defaults: LossConfig = {
 
 const img = (h: number, w: number) => t64([3, h, w], randArray(3 * h * w, nextSeed(), 0, 1));
 
-async function compare(h: number, w: number, pooling: Pooling, cfg: LossConfig, styleSize: [number, number], width = [8, 8, 8, 8, 8], bothAxes = true) {
+/**
+ * Tiled (small device) against untiled (normal device). `backbone` 'vgg19-16x': that description (1x1 colour conv,
+ * reflection padding, max pooling) with `width` per block, seeded random weights.
+ */
+async function compare(
+  h: number, w: number, pooling: Pooling, cfg: LossConfig, styleSize: [number, number], width = [8, 8, 8, 8, 8], bothAxes = true,
+  backbone: 'vgg19' | 'vgg19-16x' = 'vgg19',
+) {
   const big = await testGpu();
   // Just enough for the whole RGB image: the first block's activations fit only for tiles of about a third of it
   // per side (8 channels), which makes many tiles with interior ones that have exactly the halo on each side.
   const gpu = await smallGpu(Math.ceil((3 * h * w * 4) / 16) * 16);
-  const convs = tinyVgg(nextSeed(), width);
-  const nets = [big, gpu].map((g) => createVgg19(g, { convs, pretrained: false, source: 'test' }));
+  let nets: Network[];
+  if (backbone === 'vgg19') {
+    const convs = tinyVgg(nextSeed(), width);
+    nets = [big, gpu].map((g) => createVgg19(g, { convs, pretrained: false, source: 'test' }));
+  } else {
+    const channels = [3, ...VGG19_BLOCKS.flatMap((block, b) => block.map(() => width[b]))].slice(0, 14); // conv0, conv1_1..conv5_1
+    const weights = randomNetWeights(VGG19_16X, nextSeed(), { channels });
+    nets = [big, gpu].map((g) => createNetwork(g, VGG19_16X, weights));
+  }
   const content = img(h, w), style = img(...styleSize), x = img(h, w);
   const layers = [...cfg.contentLayers, ...cfg.styleLayers];
   assert.ok(needsTiling(gpu, nets[1], h, w, layers) && !needsTiling(big, nets[0], h, w, layers), 'only the small device needs tiles');
@@ -112,6 +130,7 @@ async function compare(h: number, w: number, pooling: Pooling, cfg: LossConfig, 
   assert.is(takeGpuErrors().length, 0);
   tiled.destroy();
   obj.destroy();
+  for (const n of nets) n.destroy();
 }
 
 test('tiled loss terms, gradient and targets equal untiled ones (100x90, shallow layers, avg pooling)', () => compare(100, 90, 'avg', shallow, [100, 90]));
@@ -125,6 +144,11 @@ test('... layers to relu3_2, 150x171, avg pooling', () => compare(150, 171, 'avg
 // by 4/3, so the 1280 px axis splits into 2 tiles of 960 (cores of 640, overlapping by 640); the 37 px axis stays
 // whole (relu5_1 is 2 px wide).
 test('... default layers (relu4_2 content, relu1_1..relu5_1 style), 1280x37 strip, max pooling', () => compare(1280, 37, 'max', defaults, [1200, 39], [4, 4, 4, 4, 4], false));
+
+// Tiling derived from the description, not VGG19's constants: the vgg19-16x description (1x1 conv first, reflection
+// padding: a tile edge inside the image reflects other pixels than the image does, which the halo must absorb).
+test('... vgg19-16x description (1x1 colour conv, reflection padding), 161x147, layers to relu3_2', () =>
+  compare(161, 147, 'max', deeper, [150, 140], [8, 8, 8, 8, 8], true, 'vgg19-16x'));
 
 test('receptive fields and tile windows: every core position is owned once, loss windows cover the cores', async () => {
   const gpu = await smallGpu(3 * 200 * 170 * 4);

@@ -1,4 +1,5 @@
-// The model table and the whole-file download path, against a 127.0.0.1 server serving ../shared/models/wct-16x.
+// The model table and the whole-file download path, against a 127.0.0.1 server serving ../shared/models/wct-16x
+// (also what --backbone vgg19-16x --weights pretrained fetches).
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { openFileSource } from '../../src/weights/cache-node.ts';
 import { sha256Hex } from '../../src/weights/download.ts';
 import { fetchModelFile, getModel, MODELS, resolveModelDir, type ModelSpec } from '../../src/weights/models.ts';
+import { loadBackboneWeights, VGG19_16X_FILE } from '../../src/weights/backbone-weights.ts';
 import { readPth } from '../../src/weights/pth.ts';
 import { MemoryStore } from '../../src/weights/store.ts';
 import { nextSeed } from '../helpers.ts';
@@ -249,6 +251,38 @@ test('trust on first use: the first download records its sha256 beside the file;
     assert.is(s.where, 'memory:tofu/enc.pth');
     assert.equal([...store.entries.keys()].sort(), ['tofu/enc.pth', 'tofu/enc.pth.sha256']);
   } finally {
+    await srv.close();
+  }
+});
+
+test('vgg19-16x --weights pretrained: the table\'s level-5 encoder fetched from its pinned URL (served here), cached, loaded as the backbone', async () => {
+  if (!haveSharedModels('models: vgg19-16x pretrained')) return;
+  const srv = await serve(wctFiles());
+  const upstream = WCT.files[0].url.slice(0, WCT.files[0].url.indexOf('trained_models/'));
+  const realFetch = globalThis.fetch;
+  const requested: string[] = [];
+  // The library asks for the table's URL; this test answers it from 127.0.0.1.
+  globalThis.fetch = ((url: string | URL, init?: RequestInit) => {
+    requested.push(String(url));
+    return realFetch(String(url).replace(upstream, srv.base), init);
+  }) as typeof fetch;
+  const dir = cacheDir();
+  try {
+    const w = await loadBackboneWeights('vgg19-16x', 'pretrained', { upTo: 'relu5_1', cacheDir: dir, onMessage: () => {} });
+    assert.equal(requested, [`${upstream}trained_models/${VGG19_16X_FILE}`], 'one whole-file request for the level-5 encoder');
+    assert.ok(w.pretrained);
+    assert.match(w.source, /wct-16x level-5 encoder/);
+    assert.equal([...w.convs.keys()], ['conv0', ...['1_1', '1_2', '2_1', '2_2', '3_1', '3_2', '3_3', '3_4', '4_1', '4_2', '4_3', '4_4', '5_1'].map((s) => `conv${s}`)]);
+    const src = await openFileSource(join(WCT_DIR, VGG19_16X_FILE));
+    const real = await readPth(src);
+    await src.close();
+    assert.equal(Array.from(w.convs.get('conv5_1')!.weight), Array.from(real.get('model.conv51.weight')!.data), 'the values torch saved');
+    // Cached and verified: a second load needs no network.
+    globalThis.fetch = (() => Promise.reject(new Error('offline'))) as typeof fetch;
+    const again = await loadBackboneWeights('vgg19-16x', 'pretrained', { upTo: 'relu5_1', cacheDir: dir, onMessage: () => {} });
+    assert.equal(Array.from(again.convs.get('conv0')!.weight), Array.from(w.convs.get('conv0')!.weight));
+  } finally {
+    globalThis.fetch = realFetch;
     await srv.close();
   }
 });
