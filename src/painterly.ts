@@ -104,13 +104,14 @@ export class Painterly {
     const taps = [...(l.contentWeight !== 0 ? l.contentLayers : []), ...(l.styleWeight !== 0 ? l.styleLayers : [])];
     const desc = BACKBONES[backbone].desc;
     const net = await this.network(backbone, weights, deepest(desc, taps.length ? taps : [firstFeature(desc)]), hooks.onMessage, hooks.signal);
-    if (!net.pretrained) hooks.onMessage?.(`weights: ${net.source}`);
     const content = await this.image(images.content, 'content');
     const styles = await Promise.all(images.styles.map((s, i) => this.image(s, `style ${i + 1}`)));
     const init = images.init !== undefined ? await this.image(images.init, 'init') : undefined;
     const contentMask = images.contentMask !== undefined ? await this.image(images.contentMask, 'contentMask') : undefined;
     const styleMask = images.styleMask !== undefined ? await this.image(images.styleMask, 'styleMask') : undefined;
     const r = await stylizeImages(this.gpu, net, { content, styles, init, contentMask, styleMask }, settings, hooks);
+    // Said once the run has an image, not ahead of an error that stops it.
+    if (!net.pretrained) hooks.onMessage?.(`weights: ${net.source}`);
     return { ...r, rgba: toRgba(r.image), width: r.image.width, height: r.image.height, weights: net.source };
   }
 

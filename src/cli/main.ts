@@ -5,7 +5,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { fmtMiB, PainterlyError } from '../gpu/device.ts';
 import { BACKBONES } from '../nets/backbones.ts';
 import { engineSettings } from '../painterly.ts';
-import { plannedBytesForDescription } from '../style/engine.ts';
+import { imageSizeProblem, plannedBytesForDescription } from '../style/engine.ts';
 import { MAX_SIZE, MIN_SIZE, resolveStylizeOptions, type ImageSource, type StylizeOptions } from '../style/options.ts';
 import { readImage } from '../image/node-io.ts';
 import { openTensorTable } from '../weights/tables.ts';
@@ -139,6 +139,11 @@ async function preflight(o: StylizeOptions): Promise<StylizeOptions> {
     }
   }
   if (o.method !== 'gatys') await checkModelSpec(o.model);
+  else {
+    // Images too small for the deepest loss layer at some scale: known from their sizes, so refused here too.
+    const tooSmall = imageSizeProblem(BACKBONES[o.backbone].desc, engineSettings(o), content, style);
+    if (tooSmall) throw new PainterlyError(tooSmall);
+  }
   return { ...o, content, style, init, ...masks };
 }
 

@@ -108,7 +108,12 @@ export function fitLongestSide(img: RgbImage, size: number): RgbImage {
   if (!Number.isInteger(size) || size < 1 || size > MAX_IMAGE_SIDE) {
     throw new PainterlyError(`fitLongestSide: expected a size of 1 to ${MAX_IMAGE_SIDE}, got ${size}`);
   }
-  const { width: w, height: h } = img;
-  if (w >= h) return resize(img, size, Math.max(1, Math.round((h * size) / w)));
-  return resize(img, Math.max(1, Math.round((w * size) / h)), size);
+  const [w, h] = fittedSize(img.width, img.height, size);
+  return resize(img, w, h);
+}
+
+/** The [width, height] fitLongestSide gives a width x height image (to check sizes without resizing). */
+export function fittedSize(width: number, height: number, size: number): [number, number] {
+  if (width >= height) return [size, Math.max(1, Math.round((height * size) / width))];
+  return [Math.max(1, Math.round((width * size) / height)), size];
 }

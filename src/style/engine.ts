@@ -4,7 +4,7 @@ import { dryRunGpu } from '../gpu/dry.ts';
 import { readTensor, uploadTensor, type Tensor, createTensor, destroyTensors } from '../gpu/tensor.ts';
 import { rgbToYiq, transferLuminance, matchColorHistogram } from '../image/color.ts';
 import { clampImage, createImage, type RgbImage } from '../image/image.ts';
-import { fitLongestSide, resize } from '../image/resize.ts';
+import { fitLongestSide, fittedSize, resize } from '../image/resize.ts';
 import { createNetwork, deepest, layersUpTo, minimumSide as netMinimumSide, type Network } from '../nets/executor.ts';
 import type { NetDescription, NetWeights } from '../nets/describe.ts';
 import type { Pooling } from '../nets/vgg19.ts';
@@ -124,14 +124,27 @@ export interface StylizeResult {
   peakBytes?: number;
 }
 
-function deepestLayer(net: Network, l: LossConfig): string {
+/**
+ * The one-line error when the output or a style image, fitted to some scale, is smaller than the deepest loss layer
+ * allows (one pixel left after each pooling); undefined when every scale fits. From the images' sizes alone, so the
+ * CLI refuses such input before it opens the GPU or downloads weights.
+ */
+export function imageSizeProblem(
+  desc: NetDescription, s: EngineSettings, content: { width: number; height: number }, styles: { width: number; height: number }[],
+): string | undefined {
+  const l = s.loss;
   const taps = [...(l.contentWeight !== 0 ? l.contentLayers : []), ...(l.styleWeight !== 0 ? l.styleLayers : [])];
-  return deepest(net.desc, taps.length ? taps : [firstFeature(net.desc)]);
-}
-
-/** Smallest image side the deepest tapped layer allows: one pixel left after each pooling. */
-function minimumSide(net: Network, l: LossConfig): number {
-  return netMinimumSide(net.desc, deepestLayer(net, l));
+  const layer = deepest(desc, taps.length ? taps : [firstFeature(desc)]);
+  const need = netMinimumSide(desc, layer);
+  for (const size of s.scales.length ? s.scales : [s.size]) {
+    const [w, h] = fittedSize(content.width, content.height, size);
+    if (Math.min(w, h) < need) return `the output is ${w}x${h} at size ${size}: ${layer} needs at least ${need}x${need}; use a larger --size/--scales`;
+    for (const [i, st] of styles.entries()) {
+      const [sw, sh] = fittedSize(st.width, st.height, Math.max(1, Math.round(size * s.styleScale)));
+      if (Math.min(sw, sh) < need) return `style image ${i + 1} is ${sw}x${sh} at --style-scale ${s.styleScale}: ${layer} needs at least ${need}x${need}`;
+    }
+  }
+  return undefined;
 }
 
 /** White noise in [0, 1], seeded (the paper initialises from white noise). */
@@ -160,6 +173,8 @@ export async function stylizeImages(gpu: Gpu, net: Network, images: StylizeImage
   const t0 = performance.now();
   gpu.resetPeak();
   const scales = s.scales.length ? s.scales : [s.size];
+  const tooSmall = imageSizeProblem(net.desc, s, images.content, images.styles);
+  if (tooSmall) throw new PainterlyError(tooSmall);
   const labels = prepareMasks(images, s, hooks);
   let current: RgbImage | undefined;
   let result: StylizeResult | undefined;
@@ -173,15 +188,6 @@ export async function stylizeImages(gpu: Gpu, net: Network, images: StylizeImage
       styles = styles.map(lumaImage);
     }
     const { width, height } = content;
-    const need = minimumSide(net, s.loss);
-    if (Math.min(width, height) < need) {
-      throw new PainterlyError(`the output is ${width}x${height} at size ${scales[k]}: ${deepestLayer(net, s.loss)} needs at least ${need}x${need}; use a larger --size/--scales`);
-    }
-    styles.forEach((st, i) => {
-      if (Math.min(st.width, st.height) < need) {
-        throw new PainterlyError(`style image ${i + 1} is ${st.width}x${st.height} at --style-scale ${s.styleScale}: ${deepestLayer(net, s.loss)} needs at least ${need}x${need}`);
-      }
-    });
     let init: RgbImage;
     if (current) init = resize(current, width, height);
     else if (s.init === 'noise') init = noiseImage(width, height, s.seed);

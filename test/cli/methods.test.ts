@@ -7,20 +7,18 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cli } from './run-cli.ts';
 import { readImage } from '../../src/image/node-io.ts';
+import { requireShared, SHARED_DIR } from '../helpers.ts';
 
 const test = suite('painterly stylize methods');
 const dir = mkdtempSync(join(tmpdir(), 'painterly-methods-'));
 const examples = new URL('../../examples/', import.meta.url).pathname;
-const models = new URL('../../../shared/models/wct-16x', import.meta.url).pathname;
+const models = join(SHARED_DIR, 'models', 'wct-16x');
 const content = join(examples, 'tubingen.jpg');
 const style = join(examples, 'starry_night.jpg');
 
 
-function needModels(): boolean {
-  if (existsSync(models)) return true;
-  if (process.env.PAINTERLY_ALLOW_SKIP === '1' && !process.env.CI) { console.log('SKIPPED: methods test needs ../shared/models/wct-16x'); return false; }
-  throw new Error(`../shared/models/wct-16x is missing (${models}); set PAINTERLY_ALLOW_SKIP=1 to skip outside CI`);
-}
+/** ../shared/models/wct-16x is there; otherwise the test fails, or is listed as skipped (test/helpers.ts requireShared). */
+const needModels = () => requireShared('models/wct-16x') !== undefined;
 
 for (const method of ['wct', 'adain']) {
   test(`--method ${method} --model DIR writes an image of the content's size`, async () => {

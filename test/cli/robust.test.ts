@@ -6,7 +6,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { main } from '../../src/cli/main.ts';
@@ -60,16 +62,29 @@ test.before(async () => {
   await writeImage(style, fitLongestSide(await readImage(join(examples, 'starry_night.jpg')), 40));
 });
 
-test('no Dawn limit warnings on stderr: `node bin/painterly.js info`', async () => {
-  const child = spawn(process.execPath, [bin, 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs bin/painterly.js in a child process (`node [nodeArgs] bin/painterly.js argv`). */
+function binRun(argv: string[], opts: { nodeArgs?: string[]; env?: Record<string, string> } = {}): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), bin, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let out = '', err = '';
   child.stdout.on('data', (d) => { out += d; });
   child.stderr.on('data', (d) => { err += d; });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  assert.is(code, 0, err);
-  assert.match(out, /adapter: /);
-  assert.not.match(err, /artificially reduced|maxDynamic/, err);
-  assert.is(err, '');
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out, err })));
+}
+
+const DAWN_WARNING = /^Warning: maxDynamic\w+ artificially reduced .*$/gm;
+
+test('no Dawn limit warnings on stderr: `node bin/painterly.js info`; --verbose shows what Dawn printed', async () => {
+  const r = await binRun(['info']);
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, /adapter: /);
+  assert.not.match(r.err, /artificially reduced|maxDynamic/, r.err);
+  assert.is(r.err, '');
+  // Unfiltered (the bin's own child, PAINTERLY_STDERR_FILTERED=1): Dawn's lines, if this adapter makes it print any
+  // (lavapipe does); --verbose passes exactly those through.
+  const raw = await binRun(['info'], { env: { PAINTERLY_STDERR_FILTERED: '1' } });
+  const verbose = await binRun(['info', '--verbose']);
+  assert.is(verbose.code, 0, verbose.err);
+  assert.equal(verbose.err.match(DAWN_WARNING) ?? [], raw.err.match(DAWN_WARNING) ?? [], verbose.err);
 });
 
 test('unwritable or missing --out and --log folders: one line, exit 1, before the GPU is opened', async () => {
@@ -102,6 +117,79 @@ test('unwritable or missing --out and --log folders: one line, exit 1, before th
   }
   assert.not.ok(existsSync(out));
   if (locked !== '/sys') chmodSync(locked, 0o755);
+});
+
+test('images too small for the deepest layer at any scale: one line, exit 1, in under a second, before the GPU', async () => {
+  // content 48x36, style 40x32; relu5_1 needs 16x16.
+  const cases: [string[], RegExp][] = [
+    [base(join(dir, 'small.png'), '--size', '20'), /^painterly: the output is 20x15 at size 20: relu5_1 needs at least 16x16; use a larger --size\/--scales$/],
+    [base(join(dir, 'small.png'), '--style-scale', '0.5'), /^painterly: style image 1 is 16x1\d at --style-scale 0.5: relu5_1 needs at least 16x16$/],
+    [base(join(dir, 'small.png'), '--scales', '20,32'), /^painterly: the output is 20x15 at size 20: relu5_1/],
+  ];
+  for (const [argv, want] of cases) {
+    const r = await cli(argv);
+    assert.is(r.code, 1, `${argv.join(' ')}: ${r.err}`);
+    assert.is(lines(r.err).length, 1, `one line (no weights notice first): ${r.err}`);
+    assert.match(lines(r.err)[0], want);
+    assert.ok(r.ms < 1000, `refused in ${r.ms.toFixed(0)} ms`);
+  }
+  assert.not.ok(existsSync(join(dir, 'small.png')));
+});
+
+test('bad input of every kind is refused without loading the GPU module (a process in which importing Dawn fails)', async () => {
+  // The child's `import('webgpu')` throws: a run that got as far as opening the GPU would say so instead.
+  const noGpu = join(dir, 'no-gpu.mjs');
+  const stub = `data:text/javascript,${encodeURIComponent('throw new Error("the GPU module was loaded");')}`;
+  const hooks = `export async function resolve(s, c, next) { return s === 'webgpu' ? { url: ${JSON.stringify(stub)}, shortCircuit: true } : next(s, c); }`;
+  writeFileSync(noGpu, `import { register } from 'node:module';\nregister(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});\n`);
+  const corrupt = join(dir, 'corrupt.png');
+  writeFileSync(corrupt, readFileSync(content).subarray(0, 60));
+  const out = join(dir, 'nogpu.png');
+  const cases: [string[], RegExp][] = [
+    [base(out, '--content', corrupt), /^painterly: --content: .*corrupt\.png/],
+    [base(out, '--style-mask', corrupt, '--content-mask', content), /^painterly: --style-mask: .*corrupt\.png/],
+    [base(out, '--pooling', 'maxx'), /^painterly: --pooling: expected max or avg, got "maxx"$/],
+    [base(out, '--weights', corrupt), /^painterly: .*corrupt\.png: not a weights file/],
+    [base(join(dir, 'no-such-dir', 'x.png')), /^painterly: --out: folder ".*no-such-dir" does not exist$/],
+    [base(out, '--log', join(dir, 'no-such-dir', 'log.jsonl')), /^painterly: --log: folder ".*no-such-dir" does not exist$/],
+    [base(out, '--size', '20'), /^painterly: the output is 20x15 at size 20/],
+    [base(out, '--weights', 'pretrained', '--style-scale', '0.5'), /^painterly: style image 1 is 16x1\d at --style-scale 0.5/],
+  ];
+  const probe = await binRun(['info'], { nodeArgs: ['--import', noGpu] });
+  assert.match(probe.err, /the GPU module was loaded/, 'the stub does stop a command that opens the GPU');
+  for (const [argv, want] of cases) {
+    const r = await binRun(argv, { nodeArgs: ['--import', noGpu] });
+    assert.is(r.code, 1, `${argv.join(' ')}: ${r.err}`);
+    assert.is(lines(r.err).length, 1, `${argv.join(' ')}: exactly one line: ${r.err}`);
+    assert.match(lines(r.err)[0], want);
+  }
+  assert.not.ok(existsSync(out));
+});
+
+test('a full disk under --log (ENOSPC on its writes): the run finishes, the image is written, one line says so, no crash', async () => {
+  // The log's stream is pointed at /dev/full, whose writes fail with ENOSPC as a full disk's do.
+  const fs = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
+  const real = fs.createWriteStream;
+  const full = existsSync('/dev/full');
+  fs.createWriteStream = ((path: string, opts?: object) => {
+    if (!String(path).includes('full.jsonl')) return real(path, opts as never);
+    if (full) return real('/dev/full', opts as never);
+    return new Writable({ write: (_c, _e, cb) => cb(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })) });
+  }) as typeof fs.createWriteStream;
+  syncBuiltinESMExports();
+  const out = join(dir, 'full.png');
+  try {
+    const r = await cli(base(out, '--iters', '3', '--log', join(dir, 'full.jsonl')));
+    assert.is(r.code, 1, r.err);
+    assert.ok(existsSync(out), 'the image is written');
+    assert.match(r.err, /painterly: --log: cannot write ".*full\.jsonl" \(ENOSPC/);
+    assert.not.match(r.err, /\n\s+at /, 'no stack trace');
+    assert.not.ok(existsSync(join(dir, 'full.jsonl')));
+    assert.equal(readdirSync(dir).filter((f) => f.includes('full.jsonl')), [], 'no temporary log left');
+  } finally {
+    fs.createWriteStream = real;
+    syncBuiltinESMExports();
+  }
 });
 
 test('a final write that fails keeps the image in the temp folder and says where; a failing --log does not crash', async () => {
@@ -181,8 +269,9 @@ test('Ctrl-C during the weights download stops it at once, keeps the partial fil
 test('Ctrl-C before the first iteration writes nothing', async () => {
   const out = join(dir, 'early.png');
   let sent = false;
-  const r = await cli(base(out), (err) => {
-    if (!sent && /weights: random/.test(err)) { sent = true; process.emit('SIGINT'); }
+  // --verbose prints the planned memory after the network is loaded and before the first step.
+  const r = await cli([...base(out), '--verbose'], (err) => {
+    if (!sent && /planned GPU memory at/.test(err)) { sent = true; process.emit('SIGINT'); }
   });
   assert.ok(sent, r.err);
   assert.is(r.code, 130, r.err);

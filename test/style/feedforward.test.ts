@@ -1,7 +1,6 @@
 // Feed-forward methods: the float64 transforms against their defining properties, the GPU statistics against
 // float64, the whole encode-transform-decode path against the float64 reference executor on small random networks,
 // and the real wct-16x networks from ../shared/models (reconstruction and stylisation).
-import { existsSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PainterlyError } from '../../src/gpu/device.ts';
@@ -18,7 +17,7 @@ import { featureStatsGpu } from '../../src/style/ff-stats.ts';
 import type { FeedForwardModelSpec } from '../../src/style/ff-models.ts';
 import { loadFeedForwardModel } from '../../src/style/ff-load.ts';
 import { adainMap, applyMap, featureStats, momentsFromVariance, styleColoring, wctMap } from '../../src/style/transforms.ts';
-import { assertClose, nextSeed, randArray, rng, testGpu } from '../helpers.ts';
+import { assertClose, nextSeed, randArray, requireShared, rng, testGpu } from '../helpers.ts';
 
 import { tinyModel } from './ff-tiny.ts';
 
@@ -182,13 +181,10 @@ for (const method of ['wct', 'adain'] as const) {
   });
 }
 
-const SHARED = new URL('../../../shared/models/wct-16x', import.meta.url).pathname;
 
 test('real wct-16x: every level loads; the level-5 pair reconstructs a photograph; WCT changes it towards the style', async () => {
-  if (!existsSync(SHARED)) {
-    if (process.env.PAINTERLY_ALLOW_SKIP === '1' && !process.env.CI) { console.log('SKIPPED: real wct-16x test (no ../shared/models)'); return; }
-    throw new Error(`../shared/models/wct-16x is missing (${SHARED}); set PAINTERLY_ALLOW_SKIP=1 to skip outside CI`);
-  }
+  const SHARED = requireShared('models/wct-16x');
+  if (!SHARED) return;
   const gpu = await testGpu();
   const model = await loadFeedForwardModel(gpu, SHARED);
   try {

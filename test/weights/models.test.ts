@@ -94,14 +94,14 @@ test('the table: wct-16x pinned to the commit with the README sha256 and the rea
     ['decoder.pth', 'https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/decoder.pth', undefined],
   ]);
   assert.throws(() => getModel('vgg'), /unknown model 'vgg': expected one of wct-16x, adain/);
-  if (!haveSharedModels('models: table against ../shared/models')) return;
+  if (!haveSharedModels()) return;
   const sums = readmeSha256();
   assert.equal(WCT.files.map((f) => [f.path, f.sha256]).sort(), [...sums.entries()].sort());
   for (const f of WCT.files) assert.is(f.size, statSync(join(WCT_DIR, f.path)).size, f.path);
 });
 
 test('resolveModelDir downloads every file into <cache>/models/<model> laid out as upstream, then works offline', async () => {
-  if (!haveSharedModels('models: download happy path')) return;
+  if (!haveSharedModels()) return;
   const files = wctFiles();
   const srv = await serve(files);
   const dir = cacheDir();
@@ -132,7 +132,7 @@ test('resolveModelDir downloads every file into <cache>/models/<model> laid out 
 });
 
 test('a dropped connection is resumed with Range from where it stopped; an interrupted run is resumed by the next', async () => {
-  if (!haveSharedModels('models: resume')) return;
+  if (!haveSharedModels()) return;
   const f = WCT.files[4]; // encoder 5, 3.9 MB
   const key = `trained_models/${f.path}`;
   let cuts = 0;
@@ -168,7 +168,7 @@ test('a dropped connection is resumed with Range from where it stopped; an inter
 });
 
 test('a download that does not match the pinned sha256 is a one-line error and is discarded, every time', async () => {
-  if (!haveSharedModels('models: hash mismatch')) return;
+  if (!haveSharedModels()) return;
   const f = WCT.files[5];
   const flip = nextSeed() % f.size!;
   const srv = await serve(wctFiles(), { body: (_p, b) => { const c = b.slice(); c[flip] ^= 0x20; return c; } });
@@ -188,7 +188,7 @@ test('a download that does not match the pinned sha256 is a one-line error and i
 });
 
 test('a corrupted cached file is detected and fetched again, with a message', async () => {
-  if (!haveSharedModels('models: corrupt cache')) return;
+  if (!haveSharedModels()) return;
   const srv = await serve(wctFiles());
   try {
     const dir = cacheDir();

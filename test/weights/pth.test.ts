@@ -262,7 +262,7 @@ function expectedDecoder(level: number): [string, number[]][] {
 }
 
 test('the real wct-16x files (legacy format): sha256 as the README lists, key names and shapes of every level', async () => {
-  if (!haveSharedModels('pth: real wct-16x files')) return;
+  if (!haveSharedModels()) return;
   const sums = readmeSha256();
   assert.is(sums.size, 10, 'the README lists ten files');
   for (const dir of [ENC, DEC]) assert.equal(readdirSync(join(WCT_DIR, dir)).sort(), LEVELS.map((l) => (dir === ENC ? l[1] : l[2])).sort());
@@ -287,7 +287,7 @@ test('the real wct-16x files (legacy format): sha256 as the README lists, key na
 });
 
 test('real values: decoder level 1 conv11.weight starts as torch.load reads it', async () => {
-  if (!haveSharedModels('pth: real values')) return;
+  if (!haveSharedModels()) return;
   const src = await openFileSource(join(WCT_DIR, DEC, '20191111-091942_E20.pth'));
   try {
     const w = (await readPth(src)).get('model.conv11.weight')!;

@@ -1,20 +1,16 @@
-// Where the real model files are (../shared/models from the project root) and what its README says about them.
-// CI always has them; locally a missing folder fails the tests unless PAINTERLY_ALLOW_SKIP=1.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// Where the real model files are (../shared/models from the project root, or $PAINTERLY_SHARED_DIR/models) and what
+// its README says about them. CI always has them; locally a missing folder fails the tests unless
+// PAINTERLY_ALLOW_SKIP=1 (then each is listed as skipped by name; see test/helpers.ts requireShared).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { requireShared, SHARED_DIR } from '../helpers.ts';
 
-export const SHARED_MODELS = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/models');
+export const SHARED_MODELS = join(SHARED_DIR, 'models');
 export const WCT_DIR = join(SHARED_MODELS, 'wct-16x');
 
-/** True when the files are there; otherwise throws, or with PAINTERLY_ALLOW_SKIP=1 prints that `what` was skipped. */
-export function haveSharedModels(what: string): boolean {
-  if (existsSync(WCT_DIR)) return true;
-  if (process.env.PAINTERLY_ALLOW_SKIP === '1') {
-    console.log(`SKIPPED: ${what}: ${WCT_DIR} is absent (PAINTERLY_ALLOW_SKIP=1)`);
-    return false;
-  }
-  throw new Error(`${WCT_DIR} is absent: the real-model tests need ../shared/models (set PAINTERLY_ALLOW_SKIP=1 to skip them)`);
+/** True when the wct-16x files are there; otherwise fails the running test, or records it as skipped (requireShared). */
+export function haveSharedModels(): boolean {
+  return requireShared('models/wct-16x') !== undefined;
 }
 
 /** sha256 by relative path, from the README's sha256 block. */
