@@ -256,7 +256,7 @@ test('trust on first use: the first download records its sha256 beside the file;
 });
 
 test('vgg19-16x --weights pretrained: the table\'s level-5 encoder fetched from its pinned URL (served here), cached, loaded as the backbone', async () => {
-  if (!haveSharedModels('models: vgg19-16x pretrained')) return;
+  if (!haveSharedModels()) return;
   const srv = await serve(wctFiles());
   const upstream = WCT.files[0].url.slice(0, WCT.files[0].url.indexOf('trained_models/'));
   const realFetch = globalThis.fetch;
