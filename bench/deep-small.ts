@@ -1,5 +1,5 @@
-// Deep layers at small sizes (the end of VGG19 for 64-256 px images): direct vs Winograd conv, forward and input
-// grad, interleaved over rounds (best round). node scripts/run-ts.mjs bench/deep-small.ts
+// Direct vs Winograd conv, forward and input grad, interleaved over rounds (best round): by default VGG19's deep
+// layers at small sizes (the end of the network for 64-256 px images). node scripts/run-ts.mjs bench/deep-small.ts
 import { openDawnGpu } from '../src/gpu/dawn.ts';
 import { submitTimed, type Step } from '../src/gpu/kernel.ts';
 import { createTensor, uploadTensor } from '../src/gpu/tensor.ts';
@@ -8,7 +8,11 @@ import { conv2dBackwardInput, conv2dForward, prepareConv } from '../src/ops/conv
 const rounds = Number(process.env.ROUNDS ?? 5);
 const gpu = await openDawnGpu();
 const rand = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5);
-const shapes: [number, number, number][] = [[256, 512, 8], [512, 512, 8], [512, 512, 4], [512, 512, 16], [256, 256, 16], [512, 512, 2]];
+// SHAPES=cin:cout:size,... (default: VGG19's deep layers at small sizes); e.g. the wct-16x widths:
+// SHAPES=16:16:256,16:32:128,32:32:128,32:64:64,64:64:64,16:16:512
+const shapes: [number, number, number][] = process.env.SHAPES
+  ? process.env.SHAPES.split(',').map((t) => t.split(':').map(Number) as [number, number, number])
+  : [[256, 512, 8], [512, 512, 8], [512, 512, 4], [512, 512, 16], [256, 256, 16], [512, 512, 2]];
 const cases: { name: string; steps: Step[]; flops: number }[] = [];
 for (const [cin, cout, s] of shapes) {
   const x = uploadTensor(gpu, rand(cin * s * s), [cin, s, s], 'x');
