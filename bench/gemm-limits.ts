@@ -18,7 +18,7 @@ const shapes: [string, number, number, number, number][] = [
   ['wino conv1_2 @256', 4096, 64, 64, 36], ['wino conv2_2 @128', 1024, 128, 128, 36], ['wino conv3_x @64', 256, 256, 256, 36],
   ['wino conv4_x @32', 64, 512, 512, 36], ['plain 1024', 1024, 1024, 1024, 1],
 ];
-const entries = ['full', 'loads_only', 'b_only', 'a_only', 'fma_only', 'full_inline', 'full_2col'];
+const entries = ['full', 'loads_only', 'b_only', 'a_only', 'fma_only', 'full_inline', 'full_2col', 'a_only_varying', 'full_sg'];
 const cases = shapes.flatMap(([label, m, n, k, batch]) => {
   const buf = (floats: number) => gpu.device.createBuffer({ size: floats * 4, usage: GPUBufferUsage.STORAGE });
   const a = buf(batch * m * k), b = buf(batch * k * n), c = buf(batch * m * n);
@@ -39,11 +39,11 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 console.log(`${gpu.describe()}; best of ${rounds} interleaved rounds\n`);
-console.log(table(['shape', 'full ms', 'loads only', 'B loads only', 'A loads only', 'FMAs only', 'full, inline rows', '8x2 cols', 'full GFLOP/s', 'FMAs-only GFLOP/s', 'inline GFLOP/s', '8x2 GFLOP/s'],
+console.log(table(['shape', 'full ms', 'loads only', 'B loads only', 'A loads only', 'A loads, per-lane rows', 'FMAs only', 'full, inline rows', '8x2 cols', 'subgroup A', 'full GFLOP/s', 'FMAs-only GFLOP/s', 'inline GFLOP/s', '8x2 GFLOP/s', 'subgroup GFLOP/s'],
   shapes.map(([label, m, n, k, batch]) => {
-    const [f, l, bo, ao, a, fi, f2] = entries.map((e) => best.get(`${label}|${e}`)!);
+    const [f, l, bo, ao, a, fi, f2, av, sg] = entries.map((e) => best.get(`${label}|${e}`)!);
     const flops = 2 * m * n * k * batch;
-    return [label, ...[f, l, bo, ao, a, fi, f2].map((t) => (t * 1e3).toFixed(1)), ...[f, a, fi, f2].map((t) => (flops / t / 1e9).toFixed(1))];
+    return [label, ...[f, l, bo, ao, av, a, fi, f2, sg].map((t) => (t * 1e3).toFixed(1)), ...[f, a, fi, f2, sg].map((t) => (flops / t / 1e9).toFixed(1))];
   })));
 gpu.destroy();
 process.exit(0);

@@ -27,6 +27,8 @@ export interface GpuInfo {
   device: string;
   description: string;
   backend: string;
+  /** Smallest subgroup size the adapter may use (0 when it does not say): subgroup kernels need at least 8 lanes. */
+  subgroupMinSize: number;
 }
 
 export interface OpenOptions {
@@ -49,6 +51,8 @@ export class Gpu {
   readonly limits: GPUSupportedLimits;
   readonly info: GpuInfo;
   readonly features: string[];
+  /** Whether kernels may use 8-lane subgroup broadcasts: the 'subgroups' feature with subgroups of at least 8 lanes. */
+  readonly subgroups8: boolean;
   /** Largest storage binding we will create, in bytes (adapter limit, or a smaller test override). */
   readonly maxBindingBytes: number;
   readonly pipelines = new Map<string, GPUComputePipeline>();
@@ -68,6 +72,7 @@ export class Gpu {
     this.limits = device.limits;
     this.info = info;
     this.features = [...device.features].map(String).sort();
+    this.subgroups8 = this.features.includes('subgroups') && info.subgroupMinSize >= 8;
     this.owner = owner;
     this.ownsDevice = ownsDevice;
     const adapterMax = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
@@ -95,7 +100,8 @@ export class Gpu {
       'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY',
       'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupsPerDimension',
     ] as const) requiredLimits[key] = adapter.limits[key];
-    const requiredFeatures = (['timestamp-query'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
+    // Subgroups: the matmul's subgroup variant shares one load of A among 8 lanes (src/ops/matmul.ts).
+    const requiredFeatures = (['timestamp-query', 'subgroups'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'painterly' });
     return new Gpu(device, infoOf(adapter.info), owner, true, opts);
   }
@@ -210,5 +216,6 @@ function infoOf(info: GPUAdapterInfo | undefined): GpuInfo {
   return {
     vendor: any.vendor ?? '', architecture: any.architecture ?? '', device: any.device ?? '',
     description: any.description ?? '', backend: any.backend ?? '',
+    subgroupMinSize: Number((info as unknown as { subgroupMinSize?: number } | undefined)?.subgroupMinSize ?? 0),
   };
 }

@@ -1,6 +1,7 @@
 // Batched row-major matmul (shaders/matmul.wgsl): the GEMM under the Winograd convolution and the style loss, and a
 // benchmark yardstick. Its variants are picked per adapter and shape by the autotuner (src/gpu/tune.ts).
 import source from '../../shaders/matmul.wgsl';
+import subgroupSource from '../../shaders/matmul_subgroup.wgsl';
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { bind, type BufferRef, type KernelSpec, type Step } from '../gpu/kernel.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -16,6 +17,8 @@ export const matmulSpec: KernelSpec = {
   uniforms: { m: 'u32', n: 'u32', k: 'u32', stride_a: 'u32', stride_b: 'u32', stride_c: 'u32' },
 };
 export const matmulTiledSpec: KernelSpec = { ...matmulSpec, entry: 'matmul_tiled' };
+/** 8 rows x 64 columns per workgroup of 16 with A shared through 8-lane subgroup broadcasts ('subgroups' only). */
+export const matmulSubgroupSpec: KernelSpec = { ...matmulSpec, file: 'shaders/matmul_subgroup.wgsl', source: subgroupSource, entry: 'matmul_sg' };
 export const matmulTnSpec: KernelSpec = { ...matmulSpec, entry: 'matmul_tn' };
 
 export interface MatmulDims {
@@ -32,6 +35,7 @@ const VARIANTS: Record<string, MatmulVariant> = {
   'rows1-wg16': { spec: { ...matmulSpec, constants: { WG: 16, RM: 1 } }, rows: 1, cols: 64 },
   'rows2-wg16': { spec: { ...matmulSpec, constants: { WG: 16, RM: 2 } }, rows: 2, cols: 64 },
   'rows4-wg16': { spec: { ...matmulSpec, constants: { WG: 16, RM: 4 } }, rows: 4, cols: 64 },
+  'sg-rows8': { spec: matmulSubgroupSpec, rows: MATMUL_ROWS, cols: 64 },
   'rows8-wg16': { spec: { ...matmulSpec, constants: { WG: 16 } }, rows: MATMUL_ROWS, cols: 64 },
   'rows8-wg32': { spec: { ...matmulSpec, constants: { WG: 32 } }, rows: MATMUL_ROWS, cols: 128 },
   'rows8-wg64': { spec: { ...matmulSpec, constants: { WG: 64 } }, rows: MATMUL_ROWS, cols: 256 },
@@ -49,14 +53,18 @@ function bench(gpu: Gpu, d: MatmulDims, variant: string): { steps: Step[]; destr
   };
 }
 
-/** The matmul's variants for the autotuner; the first, lavapipe's blocking, is the deterministic default. */
+/**
+ * The matmul's variants for the autotuner; the first that applies is the deterministic default: the short-row ones for
+ * M <= 4, then the subgroup kernel where 8-lane subgroups exist, then lavapipe's 8-row blocking.
+ */
 export const matmulTunable: Tunable<MatmulDims> = {
   name: 'matmul',
-  source,
+  source: source + subgroupSource,
   variants: [
     { id: 'rows1-wg16', note: 'M = 1: one row x 64 columns per workgroup of 16' },
     { id: 'rows2-wg16', note: 'M <= 2: 2 rows x 64 columns per workgroup of 16' },
     { id: 'rows4-wg16', note: 'M <= 4: 4 rows x 64 columns per workgroup of 16' },
+    { id: 'sg-rows8', note: '8 rows x 64 columns per workgroup of 16, A loaded once per 8-lane subgroup and broadcast (subgroups)' },
     { id: 'rows8-wg16', note: '8 rows x 64 columns per workgroup of 16, no shared memory' },
     { id: 'rows8-wg32', note: '8 rows x 128 columns per workgroup of 32, no shared memory' },
     { id: 'rows8-wg64', note: '8 rows x 256 columns per workgroup of 64, no shared memory' },
@@ -66,6 +74,7 @@ export const matmulTunable: Tunable<MatmulDims> = {
   applies: (gpu, d, v) => {
     if (Math.ceil(d.m / VARIANTS[v].rows) > 65535) return false;
     if (VARIANTS[v].rows < MATMUL_ROWS && d.m > VARIANTS[v].rows) return false;   // the short-A variants
+    if (v === 'sg-rows8') return gpu.subgroups8;
     if (v === 'tiled64') return gpu.limits.maxComputeInvocationsPerWorkgroup >= 256 && gpu.limits.maxComputeWorkgroupStorageSize >= 8192;
     return (VARIANTS[v].spec.constants?.WG ?? 0) <= gpu.limits.maxComputeInvocationsPerWorkgroup;
   },
