@@ -283,7 +283,7 @@ type ImageSize = { width: number; height: number };
  * Refuses a run that no tiling fits in s.maxMemoryBytes, before its weights are loaded or downloaded: the check
  * stylizeImages makes at every scale (gridWithin, same message), on a dry network of `desc` up to `upTo` (the depth
  * the weights will be loaded to, so the same bytes). Needs only the adapter's limits and the images' sizes. Plans
- * without semantic masks (stylizeImages plans with them, which only adds bytes).
+ * without semantic masks; stylizeImages checks again, with them, once the weights are loaded.
  */
 export async function checkMemoryBudget(
   gpu: Gpu, desc: NetDescription, upTo: string, images: { content: ImageSize; styles: ImageSize[] }, s: EngineSettings,
