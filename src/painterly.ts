@@ -9,7 +9,7 @@ import { BACKBONES, type BackboneName } from './nets/backbones.ts';
 import { createNetwork, deepest, type Network } from './nets/executor.ts';
 import { firstFeature } from './style/objective.ts';
 import { loadBackboneWeights } from './weights/backbone-weights.ts';
-import { stylizeImages, type EngineSettings, type EvaluationRecord, type ProgressInfo, type StylizeResult } from './style/engine.ts';
+import { checkMemoryBudget, stylizeImages, type EngineSettings, type EvaluationRecord, type ProgressInfo, type StylizeResult } from './style/engine.ts';
 import type { LoadOptions } from './weights/vgg19-weights.ts';
 import { DEFAULT_ALPHA, DEFAULT_MODEL, resolveStylizeOptions, type StylizeInput, type StylizeOptions } from './style/options.ts';
 import { encodeStyle, stylizeFeedForward, type EncodedStyle, type FeedForwardMethod, type FeedForwardModel } from './style/feedforward.ts';
@@ -54,6 +54,14 @@ export function toRgbImage(img: PixelInput, what: string): RgbImage {
   throw new PainterlyError(`${what}: expected an RgbImage or RGBA pixels { data, width, height }`);
 }
 
+/** The layer a backbone's weights are loaded to for a run up to `upTo`: VGG19 to conv5_1 at least (one download serves every default layer), others whole. */
+function netDepth(backbone: BackboneName, upTo: string): string {
+  const desc = BACKBONES[backbone].desc;
+  return backbone === 'vgg19' ? deepest(desc, [upTo, 'relu5_1']) : desc.layers.at(-1)!.name;
+}
+
+const netKey = (backbone: BackboneName, spec: string, upTo: string) => `${backbone}|${spec}|${netDepth(backbone, upTo)}`;
+
 export class Painterly {
   readonly gpu: Gpu;
   private readonly opts: CreateOptions;
@@ -72,8 +80,8 @@ export class Painterly {
    */
   async network(backbone: BackboneName, spec: string, upTo: string, onMessage?: (m: string) => void, signal?: AbortSignal): Promise<Network> {
     const desc = BACKBONES[backbone].desc;
-    const depth = backbone === 'vgg19' ? deepest(desc, [upTo, 'relu5_1']) : desc.layers.at(-1)!.name;
-    const key = `${backbone}|${spec}|${depth}`;
+    const depth = netDepth(backbone, upTo);
+    const key = netKey(backbone, spec, upTo);
     let net = this.nets.get(key);
     if (!net) {
       net = loadBackboneWeights(backbone, spec, {
@@ -103,9 +111,13 @@ export class Painterly {
     const l = settings.loss;
     const taps = [...(l.contentWeight !== 0 ? l.contentLayers : []), ...(l.styleWeight !== 0 ? l.styleLayers : [])];
     const desc = BACKBONES[backbone].desc;
-    const net = await this.network(backbone, weights, deepest(desc, taps.length ? taps : [firstFeature(desc)]), hooks.onMessage, hooks.signal);
+    const upTo = deepest(desc, taps.length ? taps : [firstFeature(desc)]);
     const content = await this.image(images.content, 'content');
     const styles = await Promise.all(images.styles.map((s, i) => this.image(s, `style ${i + 1}`)));
+    // An impossible memory budget is refused from the adapter's limits alone, before the weights are loaded (or
+    // downloaded); once they are, stylizeImages makes the same check on the real network.
+    if (!this.nets.has(netKey(backbone, weights, upTo))) await checkMemoryBudget(this.gpu, desc, netDepth(backbone, upTo), { content, styles }, settings);
+    const net = await this.network(backbone, weights, upTo, hooks.onMessage, hooks.signal);
     const init = images.init !== undefined ? await this.image(images.init, 'init') : undefined;
     const contentMask = images.contentMask !== undefined ? await this.image(images.contentMask, 'contentMask') : undefined;
     const styleMask = images.styleMask !== undefined ? await this.image(images.styleMask, 'styleMask') : undefined;

@@ -243,15 +243,8 @@ function dryNetwork(gpu: Gpu, net: Network): { gpu: Gpu; net: Network } {
   return d;
 }
 
-/**
- * The planned bytes of a run with network `desc` (up to the deepest loss layer) without loading its weights: a dry
- * network of zero weights with the description's shapes (painterly info --size).
- */
-export async function plannedBytesForDescription(
-  gpu: Gpu, desc: NetDescription, width: number, height: number, s: EngineSettings,
-): Promise<PlannedBytes & { grid?: TileGrid }> {
-  const layers = lossLayersOf(s.loss);
-  const upTo = deepest(desc, layers.length ? layers : [firstFeature(desc)]);
+/** Network `desc` up to layer `upTo` with zero weights of its shapes, on a dry-run device: planning without the weights. */
+function dryNetworkOf(gpu: Gpu, desc: NetDescription, upTo: string): Network {
   const dry = dryRunGpu(gpu);
   const convs: NetWeights['convs'] = new Map();
   const norms: NonNullable<NetWeights['norms']> = new Map();
@@ -269,7 +262,51 @@ export async function plannedBytesForDescription(
   }
   const net = createNetwork(dry, desc, { convs, norms, pretrained: false, source: 'planning' });
   dryNets.set(net, { gpu: dry, net });
+  return net;
+}
+
+/**
+ * The planned bytes of a run with network `desc` (up to the deepest loss layer) without loading its weights: a dry
+ * network of zero weights with the description's shapes (painterly info --size).
+ */
+export async function plannedBytesForDescription(
+  gpu: Gpu, desc: NetDescription, width: number, height: number, s: EngineSettings,
+): Promise<PlannedBytes & { grid?: TileGrid }> {
+  const layers = lossLayersOf(s.loss);
+  const net = dryNetworkOf(gpu, desc, deepest(desc, layers.length ? layers : [firstFeature(desc)]));
   return plannedBytesAt(gpu, net, width, height, s);
+}
+
+type ImageSize = { width: number; height: number };
+
+/**
+ * Refuses a run that no tiling fits in s.maxMemoryBytes, before its weights are loaded or downloaded: the check
+ * stylizeImages makes at every scale (gridWithin, same message), on a dry network of `desc` up to `upTo` (the depth
+ * the weights will be loaded to, so the same bytes). Needs only the adapter's limits and the images' sizes. Plans
+ * without semantic masks; stylizeImages checks again, with them, once the weights are loaded.
+ */
+export async function checkMemoryBudget(
+  gpu: Gpu, desc: NetDescription, upTo: string, images: { content: ImageSize; styles: ImageSize[] }, s: EngineSettings,
+): Promise<void> {
+  if (s.maxMemoryBytes === undefined) return;
+  if (images.styles.length === 0 && s.loss.styleWeight !== 0) throw new PainterlyError('no style image given');
+  const tooSmall = imageSizeProblem(desc, s, images.content, images.styles);
+  if (tooSmall) throw new PainterlyError(tooSmall);
+  const net = dryNetworkOf(gpu, desc, upTo);
+  const layers = lossLayersOf(s.loss);
+  try {
+    for (const size of s.scales.length ? s.scales : [s.size]) {
+      // Only the sizes matter on the dry device (its uploads are dropped): blank images of the fitted sizes.
+      const content = createImage(...fittedSize(images.content.width, images.content.height, size));
+      const styleSide = Math.max(1, Math.round(size * s.styleScale));
+      const styles = images.styles.map((st) => createImage(...fittedSize(st.width, st.height, styleSide)));
+      const { width: w, height: h } = content;
+      const grid = needsTiling(gpu, net, h, w, layers) ? planTiles(gpu, net, h, w, layers) : undefined;
+      await gridWithin(gpu, net, content, styles, s, layers, grid, s.maxMemoryBytes);
+    }
+  } finally {
+    net.destroy();
+  }
 }
 
 /** L-BFGS history the optimiser will grow to (allocated lazily, so a one-step dry run does not see it). */

@@ -6,6 +6,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { main } from '../../src/cli/main.ts';
 import { parseStylizeArgs } from '../../src/cli/args.ts';
+import { nextSeed } from '../helpers.ts';
+import { serve } from '../weights/range-server.ts';
+import { vggFile } from '../weights/weights-helpers.ts';
 
 const test = suite('cli memory');
 const examples = new URL('../../examples/', import.meta.url).pathname;
@@ -52,6 +55,29 @@ test('--max-memory: parsed with suffixes; an impossible budget is one line on st
   const lines = r.err.join('\n').split('\n').filter((s) => s.trim() !== '');
   assert.is(lines.length, 1, r.err.join('\n'));
   assert.match(lines[0], /^painterly: a 64x\d+ run needs at least [\d.]+ MiB of GPU memory.*past the budget of 1\.0 MiB; use --max-memory \d+M or more/);
+});
+
+test('--max-memory impossible with --weights pretrained: refused before any download (the server sees no request)', async () => {
+  const srv = await serve(vggFile(nextSeed(), { dtype: () => 'F16' }));
+  const realFetch = globalThis.fetch;
+  const cacheEnv = process.env.PAINTERLY_CACHE;
+  process.env.PAINTERLY_CACHE = mkdtempSync(join(dir, 'cache-')); // empty: pretrained weights would be downloaded
+  let fetched = 0;
+  globalThis.fetch = ((_url: string, init?: RequestInit) => { fetched++; return realFetch(srv.url, init); }) as typeof fetch;
+  try {
+    const r = await cli(['stylize', '--content', join(examples, 'tubingen.jpg'), '--style', join(examples, 'starry_night.jpg'),
+      '--out', join(dir, 'p.png'), '--weights', 'pretrained', '--size', '64', '--iters', '1', '--max-memory', '1M']);
+    assert.is(r.code, 1);
+    const lines = r.err.join('\n').split('\n').filter((s) => s.trim() !== '');
+    assert.is(lines.length, 1, r.err.join('\n'));
+    assert.match(lines[0], /^painterly: a 64x\d+ run needs at least [\d.]+ MiB of GPU memory.*past the budget of 1\.0 MiB/);
+    assert.is(fetched, 0, 'no fetch');
+    assert.equal(srv.requests, [], 'the server saw no request');
+  } finally {
+    globalThis.fetch = realFetch;
+    if (cacheEnv === undefined) delete process.env.PAINTERLY_CACHE; else process.env.PAINTERLY_CACHE = cacheEnv;
+    await srv.close();
+  }
 });
 
 test.run();

@@ -1,5 +1,6 @@
 // `painterly stylize --method wct|adain` and `--backbone vgg19-16x` end to end with the real wct-16x networks from
-// ../shared/models at small sizes, and the one-line errors of options given to the wrong method.
+// ../shared/models at small sizes, `--method adain` with the AdaIN architecture on checkpoints this test writes
+// (against float64), and the one-line errors of options given to the wrong method.
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cli } from './run-cli.ts';
 import { readImage } from '../../src/image/node-io.ts';
-import { requireShared, SHARED_DIR } from '../helpers.ts';
+import { fitLongestSide } from '../../src/image/resize.ts';
+import { nextSeed, requireShared, SHARED_DIR } from '../helpers.ts';
+import { adainFloat64, mapDecoderOutput, writeAdainFolder } from '../style/adain-checkpoints.ts';
 
 const test = suite('painterly stylize methods');
 const dir = mkdtempSync(join(tmpdir(), 'painterly-methods-'));
@@ -30,6 +33,34 @@ for (const method of ['wct', 'adain']) {
     assert.equal([img.width, img.height], [70, 53]); // 1024x768 fitted to 70: not a multiple of 16, padded and cropped
   });
 }
+
+test('--method adain --model DIR: the AdaIN layout on test-written full-width checkpoints, the PNG equals float64', async () => {
+  const folder = writeAdainFolder(nextSeed());
+  // What the CLI stylises: the images fitted to --size (and --style-size, by default the same); 32x24 is a multiple of 8.
+  const size = 32;
+  const c = fitLongestSide(await readImage(content), size);
+  const s = fitLongestSide(await readImage(style), size);
+  const v = adainFloat64(folder, c, [s]);
+  // Spread the decoder's output over [0.1, 0.9] (its last conv: the map is exact in float64 too), so the 8-bit PNG
+  // resolves it.
+  let [lo, hi] = [Infinity, -Infinity];
+  for (const x of v) { lo = Math.min(lo, x); hi = Math.max(hi, x); }
+  const gain = 0.8 / (hi - lo);
+  mapDecoderOutput(folder, gain, 0.1 - gain * lo);
+  const want = v.map((x) => gain * (x - lo) + 0.1);
+  const out = join(dir, 'adain-written.png');
+  const t0 = performance.now();
+  const r = await cli('stylize', '--method', 'adain', '--model', folder.dir, '--content', content, '--style', style, '--size', String(size), '--out', out);
+  console.log(`  (painterly stylize --method adain at ${size} px: ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  assert.is(r.code, 0, r.err);
+  assert.match(r.err, /wrote .*adain-written\.png \(32x24, 0 iterations, .*weights: adain from /);
+  const img = await readImage(out);
+  assert.equal([img.width, img.height], [c.width, c.height]);
+  // 8 bits: half a step of rounding, plus the GPU's float32 error (2e-3 of the span, as in adain-model.test.ts).
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(img.data[i] - want[i]));
+  assert.ok(worst <= 0.5 / 255 + 2e-3, `worst |PNG - float64| ${worst.toExponential(2)} (${(worst * 255).toFixed(2)} / 255)`);
+});
 
 test('--backbone vgg19-16x --weights FILE.pth runs Gatys on the real encoder', async () => {
   if (!needModels()) return;
