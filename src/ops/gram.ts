@@ -2,18 +2,22 @@
 // its backward dF = (dG + dGᵀ) F, and the symmetric product Y = alpha * S X (+ Y) they share with the style loss
 // (shaders/gram.wgsl). The M reduction is split into K chunks (partials) summed in a fixed order: deterministic.
 import source from '../../shaders/gram.wgsl';
+import subgroupPart from '../../shaders/gram_subgroup.wgsl';
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { bind, fold, type KernelSpec, type Step } from '../gpu/kernel.ts';
 import { createTensor, type Tensor } from '../gpu/tensor.ts';
 import { shapeBucket, tunedSteps, type Tunable } from '../gpu/tune.ts';
 
 const file = 'shaders/gram.wgsl';
+/** gram.wgsl with the subgroup kernel appended behind the `enable` directive it needs (first in a module). */
+const subgroupSource = `enable subgroups;\n${source}\n${subgroupPart}`;
 /** Rows per sym_matmul workgroup (fixed in the shader). */
 const ROWS = 8;
 
 function gramPartialSpec(entry: string, aligned: boolean, jw?: number, rq?: number): KernelSpec {
+  const sg = entry === 'gram_sg';
   return {
-    file, source, entry, constants: { ALIGNED: aligned ? 1 : 0, ...(jw ? { JW: jw } : {}), ...(rq ? { RQ: rq } : {}) },
+    file: sg ? 'shaders/gram.wgsl + shaders/gram_subgroup.wgsl' : file, source: sg ? subgroupSource : source, entry, constants: { ALIGNED: aligned ? 1 : 0, ...(jw ? { JW: jw } : {}), ...(rq ? { RQ: rq } : {}) },
     bindings: { gp: 'uniform', F: 'read', part: 'read_write' },
     uniforms: { N: 'u32', M: 'u32', M4: 'u32', chunk4: 'u32', njb: 'u32' },
   };
@@ -22,6 +26,7 @@ function gramPartialSpec(entry: string, aligned: boolean, jw?: number, rq?: numb
 /** A gram_partial variant: its entry, lanes, and the rows x columns of G one workgroup owns. */
 interface GramVariant { entry: string; jw?: number; rq?: number; rows: number; cols: number }
 const VARIANTS: Record<string, GramVariant> = {
+  'sg-quad': { entry: 'gram_sg', rows: 8, cols: 32 },
   'quad-lanes8': { entry: 'gram_quad', jw: 8, rows: 8, cols: 32 },
   'quad-lanes4': { entry: 'gram_quad', jw: 4, rows: 8, cols: 16 },
   'quad4-lanes8': { entry: 'gram_quad', jw: 8, rq: 4, rows: 4, cols: 32 },
@@ -72,11 +77,15 @@ export function gramChunks(gpu: Gpu, N: number, M: number, variant = 'quad-lanes
 export interface GramDims { n: number; m: number }
 
 
-/** The Gram's variants for the autotuner (src/gpu/tune.ts); the first is the deterministic default. */
+/**
+ * The Gram's variants for the autotuner (src/gpu/tune.ts); the first that applies is the deterministic default (the
+ * subgroup kernel where 8-lane subgroups exist).
+ */
 export const gramTunable: Tunable<GramDims> = {
   name: 'gram',
-  source,
+  source: subgroupSource,
   variants: [
+    { id: 'sg-quad', note: '8 rows x 32 columns per workgroup of 8, the rows loaded once per subgroup and broadcast (subgroups)' },
     { id: 'quad-lanes8', note: '8 rows x 32 columns per workgroup of 8, 4 columns per lane, no shared memory' },
     { id: 'quad-lanes4', note: '8 rows x 16 columns per workgroup of 4, 4 columns per lane, no shared memory' },
     { id: 'quad4-lanes8', note: '4 rows x 32 columns per workgroup of 8, 4 columns per lane, no shared memory' },
@@ -87,6 +96,7 @@ export const gramTunable: Tunable<GramDims> = {
   applies: (gpu, d, v) => {
     const { rows, cols } = VARIANTS[v];
     if (Math.ceil(d.n / rows) * Math.ceil(d.n / cols) > 65535 * 65535) return false;
+    if (v === 'sg-quad') return gpu.subgroups8;
     if (v === 'tiled64') return gpu.limits.maxComputeInvocationsPerWorkgroup >= 256 && gpu.limits.maxComputeWorkgroupStorageSize >= 8192;
     return true;
   },

@@ -42,6 +42,8 @@ for (const shape of shapes) {
 for (const v of gramTunable.variants) {
   test(`gram variant ${v.id} matches float64 (poisoned G, past its blocks, unaligned M, chunks)`, async () => {
     const gpu = await testGpu();
+    // lavapipe (and CI) has 8-lane subgroups; elsewhere the subgroup variant cannot run (matmul.test.ts checks where it applies).
+    if (v.id === 'sg-quad' && !gpu.subgroups8 && process.env.CI !== 'true') return;
     fixVariant(gpu, 'gram', v.id);
     try {
       for (const shape of [[1, 1, 1], [9, 3, 7], [17, 37, 29], [70, 9, 37], [130, 4, 12], [33, 100, 100]]) {
