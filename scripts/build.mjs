@@ -1,13 +1,15 @@
 #!/usr/bin/env node
-// Builds the library bundles and the web page with esbuild.
-//   node scripts/build.mjs            dist/node/painterly.js, dist/browser/painterly.js, dist/web/
+// Builds the library bundles and the web page with esbuild, and the libraries' declarations with tsc.
+//   node scripts/build.mjs            dist/node/painterly.js, dist/browser/painterly.js, dist/types/, dist/web/
 //   node scripts/build.mjs web        only the page (npm run web)
 //   node scripts/build.mjs --serve [--port N]   the page, rebuilt on change and served on 127.0.0.1 (npm run serve)
 // .wgsl files are bundled as text. The browser bundles must not pull in Node-only modules: cache-node.ts and
 // node-io.ts (reached only through dynamic imports on Node-only paths) are replaced by a stub that throws, and so are
 // Node's built-in modules (node:fs, node:path: dynamic imports on the Node-only paths of e.g. ff-load.ts).
+import { spawn } from 'node:child_process';
 import { cp, mkdir, readdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -82,7 +84,27 @@ export async function buildWeb(outdir = at('dist/web')) {
   await copyStatic(outdir);
 }
 
+/**
+ * dist/types/: declarations of src/node.ts and src/browser.ts (and what they reach) for the package's `types`
+ * (tsconfig.dts.json). TypeScript keeps the sources' `./x.ts` specifiers in them, which TypeScript 5.0+ resolves to
+ * the `./x.d.ts` beside them under every moduleResolution (test/package/pack.test.ts checks node16 and bundler).
+ */
+async function buildTypes() {
+  await rm(at('dist/types'), { recursive: true, force: true });
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const code = await new Promise((done, fail) => {
+    const p = spawn(process.execPath, [tsc, '-p', at('tsconfig.dts.json')], { cwd: root, stdio: 'inherit' });
+    p.on('error', fail);
+    p.on('close', done);
+  });
+  if (code !== 0) throw new Error(`tsc -p tsconfig.dts.json failed (exit ${code})`);
+}
+
 async function buildLibraries() {
+  await Promise.all([buildTypes(), bundleLibraries()]); // tsc is a child process: it runs beside esbuild
+}
+
+async function bundleLibraries() {
   await esbuild.build({
     ...browserOptions, entryPoints: [at('src/browser.ts')], outfile: at('dist/browser/painterly.js'),
   });

@@ -1,4 +1,7 @@
 // What the library exports in every environment (node.ts and browser.ts add the environment's GPU and I/O).
+// The public types use WebGPU's global types (GPUDevice, GPUBuffer...): the shipped declarations keep this reference
+// so that users' TypeScript loads them (preserve: TypeScript 5.5+ drops reference directives from .d.ts otherwise).
+/// <reference types="@webgpu/types" preserve="true" />
 export { Painterly, engineSettings, toRgbImage, type CreateOptions, type PainterlyHooks, type PainterlyResult, type PixelInput, type ImageInput } from './painterly.ts';
 export { Gpu, PainterlyError, type OpenOptions } from './gpu/device.ts';
 export { resolveStylizeOptions, type StylizeInput, type StylizeOptions } from './style/options.ts';
