@@ -55,13 +55,18 @@ fn conv_wino_weights(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
 // ALIGNED (W % 4 == 0): each patch row of a channel is read as three aligned vec4s (columns 4tx-4 .. 4tx+7), since
 // lavapipe moves vec4s about three times faster than scalars; otherwise six scalar loads. REFLECT remaps the padded
 // row/column indices (the reflection is fused into the reads; no padded copy of x).
+// MASK: the input is dy of a convolution whose output went through a ReLU, read as dy * [y > 0] with y (wi_mask) the
+// ReLU's output: the ReLU's backward fused into the input gradient's transform (one dispatch and two passes over the
+// tensor fewer). Without MASK, wi_mask is bound to anything and never read.
 override ALIGNED: bool = true;
 override REFLECT: bool = false;
+override MASK: bool = false;
 
 struct WinoInParams { cin: u32, h: u32, w: u32, tw: u32, ty0: u32, tiles: u32 }
 @group(0) @binding(0) var<uniform> wi: WinoInParams;
 @group(0) @binding(1) var<storage, read> wi_x: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> wi_v: array<vec4f>;
+@group(0) @binding(3) var<storage, read> wi_mask: array<vec4f>;
 
 fn bt(d0: vec4f, d1: vec4f, d2: vec4f, d3: vec4f, d4: vec4f, d5: vec4f) -> array<vec4f, 6> {
   return array<vec4f, 6>(
@@ -73,7 +78,12 @@ fn bt(d0: vec4f, d1: vec4f, d2: vec4f, d3: vec4f, d4: vec4f, d5: vec4f) -> array
     4.0 * d1 - 5.0 * d3 + d5);
 }
 
-fn x_at(e: u32) -> f32 { return wi_x[e >> 2u][e & 3u]; }
+// x (MASK: dy * [y > 0]) at the vec4 q, and at the element e.
+fn x4(q: u32) -> vec4f {
+  if (MASK) { return select(vec4f(0.0), wi_x[q], wi_mask[q] > vec4f(0.0)); }
+  return wi_x[q];
+}
+fn x_at(e: u32) -> f32 { return x4(e >> 2u)[e & 3u]; }
 
 // ρ_n(p): reflection of p into [0, n) for -n < p < 2n-1 (ρ(-1) = 1, ρ(n) = n-2); results outside [0, n) (only for
 // patch rows/columns past the image that feed discarded outputs) are caught by the callers' range checks (zeros).
@@ -90,10 +100,10 @@ fn patch_row(i: u32, r_pad: i32, c0: i32) -> array<f32, 6> {
   let row = (i * wi.h + u32(r)) * wi.w;
   if (ALIGNED) {
     let q = (row + u32(c0)) >> 2u;                    // vec4 holding columns c0 .. c0+3
-    let mid = wi_x[q];
+    let mid = x4(q);
     // Reflected edge columns (W >= 4 here): -1 -> 1 = mid.y, W -> W-2 = mid.z.
-    let left = select(select(0.0, mid.y, REFLECT), wi_x[max(q, 1u) - 1u].w, c0 > 0);
-    let right = select(select(0.0, mid.z, REFLECT), wi_x[q + 1u].x, u32(c0) + 4u < wi.w);
+    let left = select(select(0.0, mid.y, REFLECT), x4(max(q, 1u) - 1u).w, c0 > 0);
+    let right = select(select(0.0, mid.z, REFLECT), x4(q + 1u).x, u32(c0) + 4u < wi.w);
     return array<f32, 6>(left, mid.x, mid.y, mid.z, mid.w, right);
   }
   for (var j = 0; j < 6; j++) {

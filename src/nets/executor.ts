@@ -18,7 +18,7 @@ import type { Step } from '../gpu/kernel.ts';
 import { createTensor, destroyTensors, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { channelAffine, channelAffineBackward, channelCopy } from '../ops/channel.ts';
 import {
-  conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convScratchBytes, convWeightScratchBytes, createConvScratch,
+  conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convScratchBytes, convWeightScratchBytes, createConvScratch, inputGradMasks,
   destroyConv, prepareConv, type ConvLayer, type ConvScratch, type ConvWeightScratch,
 } from '../ops/conv2d.ts';
 import { normalizeBackward, normalizeForward } from '../ops/normalize.ts';
@@ -291,9 +291,15 @@ interface GradSchedule {
    */
   writes: Map<number, { accumulate: boolean; temp?: number }[]>;
   zeroed: Set<string>;
+  /**
+   * ReLU -> the conv before it, where the ReLU's backward is fused into that conv's input gradient: the conv's
+   * gradient is the ReLU's own slot, unmasked (the conv reads it with the ReLU's output as mask), and stays live
+   * until the conv's input gradient has read it.
+   */
+  masked: Map<string, Node>;
 }
 
-function gradSchedule(nodes: Node[]): GradSchedule {
+function gradSchedule(nodes: Node[], masked = new Map<string, Node>()): GradSchedule {
   const pool = new SlotPool();
   const slotOf = new Map<string, number>();
   const writes = new Map<number, { accumulate: boolean; temp?: number }[]>();
@@ -303,6 +309,13 @@ function gradSchedule(nodes: Node[]): GradSchedule {
     if (!slotOf.has(n.name)) {
       slotOf.set(n.name, pool.take());
       zeroed.add(n.name);
+    }
+    const conv = masked.get(n.name);
+    if (conv) {
+      // The conv's only reader is this ReLU (planNetwork checks), so its gradient is this slot as it stands.
+      slotOf.set(conv.name, slotOf.get(n.name)!);
+      writes.set(i, [{ accumulate: false }]);
+      continue;   // the slot passes to the conv, which gives it back
     }
     if (i > 0) {
       const native = n.spec.op === 'add' || n.spec.op === 'concat'; // accumulate in place (axpy, channelCopy)
@@ -317,7 +330,7 @@ function gradSchedule(nodes: Node[]): GradSchedule {
     }
     pool.give(slotOf.get(n.name)!);
   }
-  return { slots: pool.count, slotOf, writes, zeroed };
+  return { slots: pool.count, slotOf, writes, zeroed, masked };
 }
 
 export function planNetwork(gpu: Gpu, net: Network, o: PlanOptions): NetPlan {
@@ -446,7 +459,17 @@ export function planNetwork(gpu: Gpu, net: Network, o: PlanOptions): NetPlan {
   let grads: GradSchedule | undefined;
   const gradSlots: GPUBuffer[] = [];
   if (o.backward) {
-    grads = gradSchedule(nodes);
+    // A fused conv+ReLU whose input gradient runs Winograd reads the ReLU's output gradient masked by the ReLU's
+    // output in its input transform: the ReLU's backward dispatch and its two passes over the tensor go. Not with
+    // weight gradients (they need the masked gradient itself).
+    const masked = new Map<string, Node>();
+    if (!o.weightGrads) {
+      for (const [relu, conv] of fused) {
+        const [, h, w] = shapes.get(conv.inputs[0]) ?? [desc.inputChannels, o.h, o.w];
+        if (inputGradMasks(gpu, net.convs.get(conv.name)!, h, w)) masked.set(relu, conv);
+      }
+    }
+    grads = gradSchedule(nodes, masked);
     for (let k = 0; k < grads.slots; k++) gradSlots.push(alloc([maxElems], `${desc.name}.grad${k}`).buffer);
   }
   return {
@@ -506,9 +529,12 @@ function layerBackward(gpu: Gpu, plan: NetPlan, i: number, k: number, gOut: Tens
   const l = n.spec;
   switch (l.op) {
     case 'normalize': return [normalizeBackward(gpu, gOut, gIn, l.mean, l.std)];
-    case 'conv': return conv2dBackwardInput(gpu, net.convs.get(l.name)!, gOut, gIn, convScratch);
+    case 'conv': {
+      const relu = [...plan.internal.grads!.masked].find(([, c]) => c === n)?.[0];
+      return conv2dBackwardInput(gpu, net.convs.get(l.name)!, gOut, gIn, convScratch, relu ? { reluOutput: outs.get(relu)! } : {});
+    }
     case 'batchnorm': return channelAffineBackward(gpu, gOut, net.affines.get(l.name)!, gIn);
-    case 'relu': return [reluBackward(gpu, outs.get(n.name)!, gOut, gIn)];
+    case 'relu': return plan.internal.grads!.masked.has(n.name) ? [] : [reluBackward(gpu, outs.get(n.name)!, gOut, gIn)];
     case 'upsample': return upsampleBackward(gpu, gOut, gIn);
     case 'add': return [acc ? vecAxpy(gpu, 1, gOut, gIn) : vecCopy(gpu, gOut, gIn)];
     case 'concat': {

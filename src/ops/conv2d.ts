@@ -69,7 +69,7 @@ export const winoWeightsSpec: KernelSpec = {
 };
 export const winoInputSpec: KernelSpec = {
   file: wfile, source: winoSource, entry: 'conv_wino_input',
-  bindings: { wi: 'uniform', wi_x: 'read', wi_v: 'read_write' },
+  bindings: { wi: 'uniform', wi_x: 'read', wi_v: 'read_write', wi_mask: 'read' },
   uniforms: { cin: 'u32', h: 'u32', w: 'u32', tw: 'u32', ty0: 'u32', tiles: 'u32' },
 };
 export const winoOutputSpec: KernelSpec = {
@@ -342,7 +342,7 @@ export function destroyConv(layer: ConvLayer): void {
 
 function winogradSteps(
   gpu: Gpu, layer: ConvLayer, p: Prepared, x: Tensor, y: Tensor, bias: GPUBuffer | undefined, reflect: boolean, label: string,
-  scratch: ConvScratch | undefined, relu = false,
+  scratch: ConvScratch | undefined, relu = false, mask?: Tensor,
 ): Step[] {
   const [h, w] = [x.shape[1], x.shape[2]];
   const th = Math.ceil(h / 4);
@@ -358,12 +358,12 @@ function winogradSteps(
   const v = scratch?.v ?? storage(gpu, vBytes, `${label}.V`);
   const m = scratch?.m ?? storage(gpu, mBytes, `${label}.M`);
   const aligned = w % 4 === 0;
-  const inputSpec = { ...winoInputSpec, constants: { ALIGNED: aligned ? 1 : 0, REFLECT: reflect ? 1 : 0 } };
+  const inputSpec = { ...winoInputSpec, constants: { ALIGNED: aligned ? 1 : 0, REFLECT: reflect ? 1 : 0, MASK: mask ? 1 : 0 } };
   const outputSpec = { ...(aligned ? winoOutputSpec : winoOutputScalarSpec), ...(relu ? { constants: { RELU: 1 } } : {}) };
   const steps: Step[] = [];
   for (let ty0 = 0; ty0 < th; ty0 += rows) {
     const tiles = Math.min(rows, th - ty0) * tw;
-    steps.push(bind(gpu, inputSpec, { wi_x: x.buffer, wi_v: v }, { cin: p.a, h, w, tw, ty0, tiles },
+    steps.push(bind(gpu, inputSpec, { wi_x: x.buffer, wi_v: v, wi_mask: (mask ?? x).buffer }, { cin: p.a, h, w, tw, ty0, tiles },
       fold(Math.ceil((tiles * p.a) / 4 / 64)), `${label} wino_input`));
     steps.push(bindMatmul(gpu, v, p.wino!, m, { m: tiles, n: p.b, k: p.a, batch: 36 }, `${label} wino_gemm`));
     steps.push(bind(gpu, outputSpec, { wo_m: m, wo_b: bias ?? layer.zeros, [aligned ? 'wo_y' : 'wo_ys']: y.buffer },
@@ -401,17 +401,39 @@ export function conv2dForward(gpu: Gpu, layer: ConvLayer, x: Tensor, y: Tensor, 
     : directSteps(gpu, layer, layer.fwd, x, y, layer.bias.buffer, reflect, label, relu);
 }
 
+/** Options of conv2dBackwardInput. */
+export interface ConvInputOptions {
+  /**
+   * The output y of the ReLU that followed this conv: dy is then the ReLU's output gradient and is read as
+   * dy * [y > 0] (the ReLU's backward fused into the Winograd input transform). Only where inputGradMasks holds.
+   */
+  reluOutput?: Tensor;
+}
+
+/** Whether conv2dBackwardInput can fuse the following ReLU's backward (reluOutput) for an h x w input. */
+export function inputGradMasks(gpu: Gpu, layer: ConvLayer, h: number, w: number): boolean {
+  return !isStrided(layer) && layer.pad === 'zeros' && !useConvMatmul(layer, 'input', h, w) && useWinograd(gpu, layer, layer.bwd, h, w);
+}
+
 /**
  * dx = conv_transpose(dy, w): dx[i,p] = Σ_{o,u,v} dy[o, p-(u,v)+pad] w[o,i,u,v]; overwrites dx. With reflection,
  * the terms landing on the padded ring are then added to their reflected source pixels (one more small dispatch).
  * `scratch` as for conv2dForward.
  */
-export function conv2dBackwardInput(gpu: Gpu, layer: ConvLayer, dy: Tensor, dx: Tensor, scratch?: ConvScratch): Step[] {
+export function conv2dBackwardInput(gpu: Gpu, layer: ConvLayer, dy: Tensor, dx: Tensor, scratch?: ConvScratch,
+  opts: ConvInputOptions = {}): Step[] {
   // dx gives the input size (with stride > 1 several input sizes share one output size).
   const hw = checkChw(dx, layer.cin, 'dx');
   checkChw(dy, layer.cout, 'dy', outputSize(layer, hw));
   checkReflect(layer.pad, layer.k, hw[0], hw[1]);
   const label = `conv_backward_input ${dx.label}`;
+  if (opts.reluOutput) {
+    checkChw(opts.reluOutput, layer.cout, 'reluOutput', outputSize(layer, hw));
+    if (!inputGradMasks(gpu, layer, hw[0], hw[1])) {
+      throw new PainterlyError(`${label}: the fused ReLU backward needs the Winograd input gradient with zero padding (inputGradMasks)`);
+    }
+    return winogradSteps(gpu, layer, layer.bwd, dy, dx, undefined, false, label, scratch, false, opts.reluOutput);
+  }
   if (isStrided(layer)) return stridedInputSteps(gpu, layer, dy, dx, label);
   if (useConvMatmul(layer, 'input', hw[0], hw[1])) return matmulConvSteps(gpu, layer, 'input', dy, dx, label);
   // The main pass is the zero-padded transposed conv in both modes (REFLECT off).
@@ -519,7 +541,7 @@ function winogradWeightSteps(
   const steps: Step[] = [];
   for (let ty0 = 0; ty0 < th; ty0 += rows) {
     const tiles = Math.min(rows, th - ty0) * tw;
-    steps.push(bind(gpu, { ...winoInputSpec, constants }, { wi_x: x.buffer, wi_v: v }, { cin, h, w, tw, ty0, tiles },
+    steps.push(bind(gpu, { ...winoInputSpec, constants }, { wi_x: x.buffer, wi_v: v, wi_mask: x.buffer }, { cin, h, w, tw, ty0, tiles },
       fold(Math.ceil((tiles * cin) / 4 / 64)), `${label} wino_input`));
     steps.push(bind(gpu, { ...winoDySpec, constants: { ALIGNED: aligned ? 1 : 0 } }, { wd_dy: dy.buffer, wd_m: m },
       { cout, h, w, tw, ty0, tiles }, fold(Math.ceil((tiles * cout) / 4 / 64)), `${label} wino_dy`));

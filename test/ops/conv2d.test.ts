@@ -6,7 +6,7 @@ import { run } from '../../src/gpu/kernel.ts';
 import { createTensor, poison, readTensor, uploadTensor, writeTensor } from '../../src/gpu/tensor.ts';
 import {
   conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convAlgorithmFor, convOutputSize,
-  convDirectTunable, weightGradAlgorithm, prepareConv, winogradChunkRows, type ConvAlgorithm, type ConvPad,
+  convDirectTunable, inputGradMasks, weightGradAlgorithm, prepareConv, winogradChunkRows, type ConvAlgorithm, type ConvPad,
 } from '../../src/ops/conv2d.ts';
 import { chooseVariant, fixVariant } from '../../src/gpu/tune.ts';
 import { matmulConvSteps, stridedForwardSteps } from '../../src/ops/conv_strided.ts';
@@ -250,6 +250,39 @@ test('Winograd chunked by tile rows under a tiny binding limit matches float64 a
       outs.push(await readTensor(gpu, gy));
     }
     assertClose(outs[0], outs[1], 0, 'chunked vs unchunked');
+  } finally {
+    small.destroy();
+  }
+});
+
+// The ReLU's backward fused into the input gradient: dy read as dy * [y > 0], y a ReLU output (half of it zeros).
+// Aligned and unaligned widths, partial tiles, and several chunks under a tiny binding limit.
+test('input grad with the following ReLU fused (reluOutput) matches float64 of conv_transpose(dy * [y > 0])', async () => {
+  const big = await testGpu();
+  const small = await openDawnGpu({ maxStorageBindingBytes: 16 * 1024 });
+  try {
+    for (const [gpu, c] of [[big, { cin: 16, cout: 20, h: 13, w: 17 }], [big, { cin: 24, cout: 16, h: 11, w: 12 }],
+      [small, { cin: 8, cout: 8, h: 19, w: 24 }]] as const) {
+      const wt = t64([c.cout, c.cin, 3, 3], randArray(c.cout * c.cin * 9, nextSeed(), -0.5, 0.5));
+      const dy = t64([c.cout, c.h, c.w], randArray(c.cout * c.h * c.w, nextSeed()));
+      const y = t64([c.cout, c.h, c.w], randArray(c.cout * c.h * c.w, nextSeed()).map((v) => Math.max(0, v - 0.5)));
+      const layer = prepareConv(gpu, uploadTensor(gpu, wt.data, wt.shape, 'w'), uploadTensor(gpu, new Float32Array(c.cout), [c.cout], 'b'),
+        { algorithm: 'winograd' });
+      assert.ok(inputGradMasks(gpu, layer, c.h, c.w), 'the Winograd input grad can fuse the mask');
+      const gdx = createTensor(gpu, [c.cin, c.h, c.w], 'dx');
+      poison(gpu, gdx);
+      run(gpu, conv2dBackwardInput(gpu, layer, uploadTensor(gpu, dy.data, dy.shape, 'dy'), gdx, undefined,
+        { reluOutput: uploadTensor(gpu, y.data, y.shape, 'y') }));
+      const masked = t64(dy.shape, dy.data.map((v, i) => (y.data[i] > 0 ? v : 0)));
+      assertClose(await readTensor(gpu, gdx), ref.conv2dBackwardInput(masked, wt).data, RTOL_WINO, `masked dx [${c.cin}->${c.cout} ${c.h}x${c.w}]`);
+    }
+    // Where it cannot fuse (direct path, reflection), it says so.
+    const direct = prepareConv(big, createTensor(big, [4, 3, 3, 3], 'w'), createTensor(big, [4], 'b'));
+    assert.not.ok(inputGradMasks(big, direct, 8, 8));
+    assert.throws(() => conv2dBackwardInput(big, direct, createTensor(big, [4, 8, 8], 'dy'), createTensor(big, [3, 8, 8], 'dx'), undefined,
+      { reluOutput: createTensor(big, [4, 8, 8], 'y') }), (e: Error) => e instanceof PainterlyError && /fused ReLU backward needs/.test(e.message));
+    const refl = prepareConv(big, createTensor(big, [16, 16, 3, 3], 'w'), createTensor(big, [16], 'b'), { pad: 'reflect' });
+    assert.not.ok(inputGradMasks(big, refl, 16, 16));
   } finally {
     small.destroy();
   }

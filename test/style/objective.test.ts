@@ -124,6 +124,9 @@ for (const [h, w] of [[22, 19], [20, 24]]) {
     const grad = createTensor(gpu, x.shape, 'grad');
     poison(gpu, grad);
     await obj.evaluate(gx, grad);
+    // The ReLU backward of every conv whose input gradient runs Winograd is fused into it (masked input transform).
+    const masks = obj.stages(gx, grad).all.filter((st) => st.label.includes('wino_input') && st.kernel.spec.constants?.MASK === 1);
+    assert.ok(masks.length >= 2, `fused ReLU backwards in the program (${masks.length})`);
     for (const k of ['content', 'style', 'tv', 'total'] as const) assertClose([obj.last![k]], [want.terms[k]], 2e-4, `${k} loss`);
     assert.ok(want.terms.style > 0 && want.terms.content > 0, 'the test exercises both losses');
     assertClose(await readTensor(gpu, grad), want.grad.data, 2e-3, 'gradient w.r.t. the image');
