@@ -23,7 +23,7 @@ export interface RefNorm { name: string; weight: ArrayLike<number>; bias: ArrayL
 /** A network's parameters for the reference: its convs, and batch norms (applied as written, never folded). */
 export type RefParams = RefConv[] | { convs: RefConv[]; norms?: RefNorm[] };
 
-interface Trace { outs: Map<string, T64>; argmax: Map<string, Uint32Array>; nodes: Node[] }
+export interface Trace { outs: Map<string, T64>; argmax: Map<string, Uint32Array>; nodes: Node[] }
 
 function poolMode(l: LayerSpec & { op: 'pool' }, pooling: Pooling): Pooling {
   return l.mode ?? pooling;
