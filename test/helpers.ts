@@ -78,6 +78,17 @@ export function nextSeed(): number {
 }
 
 /**
+ * Tiny random ReLU networks are dead for some draws and inputs (all zeros or a constant past some layer), which hides
+ * the effect a test looks for. `attempt(i)` draws a network (nextSeed()), runs the checks that every draw must pass,
+ * and returns whether this draw showed the effect; draws continue until one does, and the test fails if none of
+ * `tries` does (so code that loses the effect still fails).
+ */
+export async function untilShown(what: string, attempt: (i: number) => Promise<boolean> | boolean, tries = 8): Promise<void> {
+  for (let i = 0; i < tries; i++) if (await attempt(i)) return;
+  assert.unreachable(`${what}: not shown by any of ${tries} random networks (seed ${RUN_SEED})`);
+}
+
+/**
  * Asserts |got - want| <= rtol * max(max|want|, floor) elementwise, NaN anywhere fails (so do unwritten,
  * poisoned elements). Scaling by the largest magnitude is the right yardstick for sums of products, whose
  * float32 error grows with the terms rather than with the (possibly cancelling) result.

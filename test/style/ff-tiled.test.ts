@@ -20,7 +20,7 @@ import { levelFields, levelGrids, planFFGrid, tiledDecode, tiledFeatureStats, ty
 import { receptiveField as gatysField } from '../../src/style/tiled.ts';
 import { adainMap, featureStats, momentsFromVariance, styleColoring, wctMap } from '../../src/style/transforms.ts';
 import { randomNetWeights } from '../../src/weights/net-weights.ts';
-import { assertClose, nextSeed, randArray, requireShared, rng, takeGpuErrors, testGpu } from '../helpers.ts';
+import { assertClose, nextSeed, randArray, requireShared, rng, takeGpuErrors, testGpu, untilShown } from '../helpers.ts';
 
 import { tinyDecoder, tinyEncoder, tinyModel } from './ff-tiny.ts';
 
@@ -222,14 +222,16 @@ for (const method of ['wct', 'adain'] as FeedForwardMethod[]) {
 test('the test can fail: a halo short of the chain radius changes the result', async () => {
   const big = await testGpu();
   const content = image(96, 64), style = image(64, 64);
-  // Every network drawn must be exact with the full halo; a short halo must show on at least one of up to 8 draws (a
-  // tiny random ReLU network can have dead units at its cone's edge, or be dead altogether, hiding a short halo).
-  let shown = 0;
-  for (let tries = 0; tries < 8 && !shown; tries++) {
+  // Every network drawn must be exact with the full halo; a short halo must show on one of up to 8 draws (a tiny random
+  // ReLU network can have dead units at its cone's edge, hiding a short halo, or be dead altogether: an all-zero
+  // output, ~4 % of draws, has nothing to compare and is skipped).
+  let adainChecked = false;
+  await untilShown('a halo 4 px short of the chain radius changes the result', async () => {
     const m = (await tinyPair(nextSeed(), [big]))[0];
     try {
       const es = await encodeStyle(big, m, 'wct', [style], [1], [2]);
       const want = await stylizeFeedForward(big, m, content, es, { alpha: 1 });
+      if (!(maxAbs(want.data) > 1e-3)) return false;
       const lv = m.level(2);
       const f = levelFields(lv);
       const run = async (grid: FFGrid) => {
@@ -243,20 +245,22 @@ test('the test can fail: a halo short of the chain radius changes the result', a
       const bad = await run(short);
       let err = 0;
       for (let i = 0; i < bad.data.length; i++) err = Math.max(err, Math.abs(bad.data[i] - want.data[i]));
-      if (maxAbs(want.data) > 0 && err > 1e-3 * maxAbs(want.data)) shown = err;
-      if (tries === 0) {
-        // AdaIN's map through the same path, for the record of adainMap use in tiles.
+      if (!adainChecked) {
+        // AdaIN's map through the same path, for the record of adainMap use in tiles (once, on a live output).
         const mom = (await tiledFeatureStats(big, lv, content, planFFGrid(64, 96, f.encoder, 2, () => 0, 1, 16), 'var')).moments();
         const es2 = await encodeStyle(big, m, 'adain', [style], [1], [2]);
         const { a, b } = adainMap(momentsFromVariance(mom.mean, mom.variance), es2.perLevel.get(2)! as ReturnType<typeof momentsFromVariance>[], [1], 1);
         const want2 = await stylizeFeedForward(big, m, content, es2, { alpha: 1 });
-        assertSame(await tiledDecode(big, lv, content, planFFGrid(64, 96, f.chain, 2, () => 0, 1, 16), { kind: 'affine', a, b }), want2, 1e-4, 'adain exact halo');
+        if (maxAbs(want2.data) > 1e-3) {
+          assertSame(await tiledDecode(big, lv, content, planFFGrid(64, 96, f.chain, 2, () => 0, 1, 16), { kind: 'affine', a, b }), want2, 1e-4, 'adain exact halo');
+          adainChecked = true;
+        }
       }
+      return err > 1e-3 * maxAbs(want.data) && adainChecked;
     } finally {
       m.destroy();
     }
-  }
-  assert.ok(shown > 0, 'a halo one footprint short of the radius must change the result of some network');
+  });
 });
 
 test('real wct-16x: forced tiles equal untiled (WCT levels 3,2,1 at 160x120 in 4+ tiles; WCT 5,4 on a 704x96 strip)', async () => {
