@@ -7,7 +7,9 @@
 // the direct kernel otherwise. The input grad is the forward conv of dy with the flipped, transposed kernel, so both
 // share code; the weights of both are rearranged once in prepareConv. Reflection is fused into the forward's input
 // reads; its input grad is the zero-padded one plus the padded ring folded back onto the reflected pixels
-// (conv_reflect_ring, see shaders/conv.wgsl).
+// (conv_reflect_ring, see shaders/conv.wgsl). The input grad can also read dy through the following ReLU's mask
+// (reluOutput: that ReLU's backward fused into the Winograd input transform). The weight grad runs the adjoint of the
+// Winograd forward under the same rule (direct: 3-4 GFLOP/s here, Winograd 20-47 at VGG19's shapes).
 // Strides other than 1, zero padding other than (K-1)/2 and K = 7 run shaders/conv_strided.wgsl; 1x1 stride-1 layers
 // with channel counts and H*W multiples of 4 can run as matmuls (algorithm 'matmul'; both in src/ops/conv_strided.ts).
 import directSource from '../../shaders/conv.wgsl';
@@ -249,14 +251,15 @@ function useWinograd(gpu: Gpu, layer: ConvLayer, p: Prepared, h: number, w: numb
 export interface ConvDirectDims { a: number; b: number; k: number; h: number; w: number }
 
 /** How a direct-conv variant blocks the work (shaders/conv.wgsl conv_direct, shaders/conv_small.wgsl). */
+// Listed first, 'few-in' is the default where it applies (conv1_1: 1.4-1.5x quad4x4 in bench:variants' interleaved runs).
 const DIRECT_VARIANTS: Record<string, { note: string; fits(d: ConvDirectDims): boolean }> = {
-  quad4x4: { note: '4 pixels x 4 output channels per thread, each input row segment loaded per channel quad', fits: () => true },
   'few-in': { note: 'A <= 4: 4 pixels x all output channels per thread, the A*9 taps loaded once', fits: (d) => d.k === 3 && d.a <= 4 },
+  quad4x4: { note: '4 pixels x 4 output channels per thread, each input row segment loaded per channel quad', fits: () => true },
   'few-in-16': { note: 'A <= 4: 4 pixels x 16 output channels per thread, the A*9 taps loaded once per 16 channels', fits: (d) => d.k === 3 && d.a <= 4 && d.b > 16 },
 };
 
 
-/** The direct conv's variants for the autotuner (src/gpu/tune.ts); the first is the deterministic default. */
+/** The direct conv's variants for the autotuner (src/gpu/tune.ts); the first that applies is the deterministic default. */
 export const convDirectTunable: Tunable<ConvDirectDims> = {
   name: 'conv_direct',
   source: directSource + smallSource,
@@ -458,7 +461,7 @@ export interface ConvWeightOptions {
   /** The layer's stride and zero padding: only stride 1 with padding (K-1)/2 is implemented (others are refused). */
   stride?: number;
   padding?: number;
-  /** 'auto' (default): Winograd where it applies and measured faster (K = 3, channels multiples of 4, both >= 16). */
+  /** 'auto' (default): Winograd where it applies (K = 3, channels multiples of 4, both >= 16), else direct. */
   algorithm?: 'auto' | 'direct' | 'winograd';
   /** Shared scratch (at least convWeightScratchBytes); without one the steps allocate their own. */
   scratch?: ConvWeightScratch;
