@@ -61,9 +61,12 @@ for (const lineSearch of ['none', 'strong-wolfe'] as const) {
     const { lr, cmp: [lo, hi] } = setups[lineSearch];
     await compare('quadratic', q.fn, randArray(10, nextSeed(), -2, 2), { lineSearch }, 12, 1e-4);
     // Rosenbrock's curved valley (Hessian condition ~2500) amplifies the float32 rounding of x at each step, so
-    // its tolerance is wider than the well-conditioned problems' 1e-4.
-    await compare('rosenbrock 2', rosenbrock, randArray(2, nextSeed(), lo, hi), { lineSearch, lr }, 10, 2e-3);
-    await compare('rosenbrock 10', rosenbrock, randArray(10, nextSeed(), lo, hi), { lineSearch, lr }, 10, 2e-3);
+    // its tolerance is wider than the well-conditioned problems' 1e-4; with the line search, float32 and float64
+    // also take different branches of its tests after a few steps (measured: 3 of 40 seeds parted by 2.4e-3 to
+    // 5.2e-3 at steps 6-9), so that mode compares the first 6 steps, before the runs can part.
+    const steps = lineSearch === 'strong-wolfe' ? 6 : 10;
+    await compare('rosenbrock 2', rosenbrock, randArray(2, nextSeed(), lo, hi), { lineSearch, lr }, steps, 2e-3);
+    await compare('rosenbrock 10', rosenbrock, randArray(10, nextSeed(), lo, hi), { lineSearch, lr }, steps, 2e-3);
   });
 }
 
@@ -79,7 +82,9 @@ test('rejected pairs (y.s <= 1e-10) are skipped, with an empty and with a full h
   const n = 16;
   const w = randArray(n, nextSeed(), 0.5, 2);
   const x0 = randArray(n, nextSeed(), -3, 3).map((v) => (Math.abs(v) < 0.1 ? 0.7 : v));
-  for (const history of [1, 2, 5]) await compare(`l1 m=${history}`, weightedL1(w), x0, { history }, 12, 1e-4);
+  // Near the optimum the iterates cross |x| = 0, where the gradient jumps: a float32 iterate on the other side of a kink
+  // than float64's parts the runs (seen once: 6.9e-4 at step 11), so 1e-3 (a wrong skip moves x by O(1)).
+  for (const history of [1, 2, 5]) await compare(`l1 m=${history}`, weightedL1(w), x0, { history }, 12, 1e-3);
 });
 
 const inf = (a: ArrayLike<number>, b: ArrayLike<number>) => maxAbsDiff(a, b);
