@@ -7,15 +7,10 @@ import { submitTimed, type Step } from '../src/gpu/kernel.ts';
 import { createTensor, uploadTensor } from '../src/gpu/tensor.ts';
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convAlgorithmFor, prepareConv } from '../src/ops/conv2d.ts';
 import { fixVariant } from '../src/gpu/tune.ts';
+import { rand } from './harness.ts';
 
 const filter = process.argv[2] ?? '';
 const rounds = Number(process.env.ROUNDS ?? 5);
-function rand(n: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = 12345;
-  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1103515245) + 12345) >>> 0; a[i] = (s / 2 ** 32) - 0.5; }
-  return a;
-}
 const timeOnce = async (gpu: Gpu, steps: Step[], reps: number) => (await submitTimed(gpu, steps, reps)) / reps;
 interface Contender { name: string; flops: number; build: () => Step[]; variant?: [string, string] }
 const gpu = await openDawnGpu();

@@ -4,10 +4,10 @@ import { openDawnGpu } from '../src/gpu/dawn.ts';
 import { submitTimed, type Step } from '../src/gpu/kernel.ts';
 import { createTensor, uploadTensor } from '../src/gpu/tensor.ts';
 import { conv2dBackwardInput, conv2dForward, prepareConv } from '../src/ops/conv2d.ts';
+import { rand } from './harness.ts';
 
 const rounds = Number(process.env.ROUNDS ?? 5);
 const gpu = await openDawnGpu();
-const rand = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5);
 // SHAPES=cin:cout:size,... (default: VGG19's deep layers at small sizes); e.g. the wct-16x widths:
 // SHAPES=16:16:256,16:32:128,32:32:128,32:64:64,64:64:64,16:16:512
 const shapes: [number, number, number][] = process.env.SHAPES

@@ -4,12 +4,11 @@ import { openDawnGpu } from '../src/gpu/dawn.ts';
 import { createTensor, destroyTensors, uploadTensor } from '../src/gpu/tensor.ts';
 import { conv2dForward, convAlgorithmFor, prepareConv } from '../src/ops/conv2d.ts';
 import { reluForward } from '../src/ops/relu.ts';
-import { table, timeSteps } from './harness.ts';
+import { rand, table, timeSteps } from './harness.ts';
 
 const quick = process.argv.includes('--quick');
 const gpu = await openDawnGpu();
 console.log(`device: ${gpu.describe()}`);
-const rand = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5);
 const layers: [string, number, number, number][] = quick
   ? [['conv1_2', 64, 64, 256], ['conv3_2', 256, 256, 64]]
   : [['conv1_1', 3, 64, 256], ['conv1_2', 64, 64, 256], ['conv2_2', 128, 128, 128], ['conv3_2', 256, 256, 64], ['conv4_2', 512, 512, 32]];

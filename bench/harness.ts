@@ -29,6 +29,14 @@ export async function timeSteps(gpu: Gpu, steps: Step[], opts: { runs?: number; 
   return { median: samples[Math.floor(samples.length / 2)], min: samples[0], runs, reps };
 }
 
+/** Deterministic data in [-0.5, 0.5) for benchmark inputs (the values do not matter, only that they are fixed). */
+export function rand(n: number): Float32Array {
+  const a = new Float32Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1103515245) + 12345) >>> 0; a[i] = (s / 2 ** 32) - 0.5; }
+  return a;
+}
+
 export function table(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map(String))];
   const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));

@@ -11,7 +11,7 @@ import {
   conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convAlgorithmFor, prepareConv, weightGradAlgorithm,
 } from '../src/ops/conv2d.ts';
 import { matmul } from '../src/ops/matmul.ts';
-import { table, timeSteps } from './harness.ts';
+import { rand, table, timeSteps } from './harness.ts';
 
 const quick = process.argv.includes('--quick');
 const runs = quick ? 3 : 5;
@@ -20,12 +20,6 @@ const SIZE = 256;
 interface Row { kernel: string; shape: string; algorithm: string; ms: number; gflops: number; gbs: number; reps: number }
 const rows: Row[] = [];
 
-function rand(n: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = 12345;
-  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1103515245) + 12345) >>> 0; a[i] = (s / 2 ** 32) - 0.5; }
-  return a;
-}
 
 async function measure(gpu: Gpu, kernel: string, shape: string, algorithm: string, steps: Step[], flops: number, bytes: number) {
   const t = await timeSteps(gpu, steps, { runs });

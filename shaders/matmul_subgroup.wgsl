@@ -1,24 +1,13 @@
-// Batched row-major matmul with 8-lane subgroup broadcasts: C[b] = A[b] B[b], A [M,K], B [K,N], C [M,N], batch index
-// = wid.z; K % 4 == 0 and N % 4 == 0 (vec4 loads). Needs the 'subgroups' feature with subgroups of at least 8 lanes
-// (src/gpu/device.ts subgroups8); a module of its own because `enable subgroups` fails to compile elsewhere.
-//
-// C[b][r][c] = Σ_k A[b][r][k] B[b][k][c]
+// ---- matmul_sg: batched row-major matmul with 8-lane subgroup broadcasts ------------------------------------------
+// Not a module on its own: src/ops/matmul.ts compiles it appended to shaders/matmul.wgsl (its mp, mm_a, mm_b, mm_c and
+// ROWS) behind `enable subgroups;` (the 'subgroups' feature with subgroups of at least 8 lanes, src/gpu/device.ts
+// subgroups8). C[b] = A[b] B[b] as there, K % 4 == 0 and N % 4 == 0.
 //
 // The blocking of shaders/matmul.wgsl's `matmul` (a workgroup of 16 lanes owns 8 rows x 64 columns, each lane 8 rows
 // x one vec4 column), but the 8 rows' vec4s of A per 4 k's are loaded once per subgroup instead of once per lane: lane
 // s loads row s % 8 and subgroupBroadcast hands each row to the others. On lavapipe every storage load costs alike,
 // whatever the lanes' addresses (bench/gemm-limits.ts), and loads bound this kernel: 4 B + 1 A loads per 32 vec4 FMAs
 // instead of 4 + 8.
-enable subgroups;
-
-const ROWS = 8u;
-
-struct MatmulParams { m: u32, n: u32, k: u32, stride_a: u32, stride_b: u32, stride_c: u32 }
-@group(0) @binding(0) var<uniform> mp: MatmulParams;
-@group(0) @binding(1) var<storage, read> mm_a: array<vec4f>;
-@group(0) @binding(2) var<storage, read> mm_b: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> mm_c: array<vec4f>;
-
 fn fma4(acc: vec4f, a: vec4f, b0: vec4f, b1: vec4f, b2: vec4f, b3: vec4f) -> vec4f {
   return acc + a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3;
 }

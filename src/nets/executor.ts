@@ -530,8 +530,10 @@ function layerBackward(gpu: Gpu, plan: NetPlan, i: number, k: number, gOut: Tens
   switch (l.op) {
     case 'normalize': return [normalizeBackward(gpu, gOut, gIn, l.mean, l.std)];
     case 'conv': {
-      const relu = [...plan.internal.grads!.masked].find(([, c]) => c === n)?.[0];
-      return conv2dBackwardInput(gpu, net.convs.get(l.name)!, gOut, gIn, convScratch, relu ? { reluOutput: outs.get(relu)! } : {});
+      // A masked ReLU is the node right after its conv (planNetwork fuses only such pairs).
+      const relu = nodes[i + 1]?.name;
+      const masked = relu !== undefined && plan.internal.grads!.masked.get(relu) === n;
+      return conv2dBackwardInput(gpu, net.convs.get(l.name)!, gOut, gIn, convScratch, masked ? { reluOutput: outs.get(relu)! } : {});
     }
     case 'batchnorm': return channelAffineBackward(gpu, gOut, net.affines.get(l.name)!, gIn);
     case 'relu': return plan.internal.grads!.masked.has(n.name) ? [] : [reluBackward(gpu, outs.get(n.name)!, gOut, gIn)];

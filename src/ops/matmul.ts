@@ -1,7 +1,7 @@
 // Batched row-major matmul (shaders/matmul.wgsl): the GEMM under the Winograd convolution and the style loss, and a
 // benchmark yardstick. Its variants are picked per adapter and shape by the autotuner (src/gpu/tune.ts).
 import source from '../../shaders/matmul.wgsl';
-import subgroupSource from '../../shaders/matmul_subgroup.wgsl';
+import subgroupPart from '../../shaders/matmul_subgroup.wgsl';
 import { PainterlyError, type Gpu } from '../gpu/device.ts';
 import { bind, type BufferRef, type KernelSpec, type Step } from '../gpu/kernel.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -18,7 +18,11 @@ export const matmulSpec: KernelSpec = {
 };
 export const matmulTiledSpec: KernelSpec = { ...matmulSpec, entry: 'matmul_tiled' };
 /** 8 rows x 64 columns per workgroup of 16 with A shared through 8-lane subgroup broadcasts ('subgroups' only). */
-export const matmulSubgroupSpec: KernelSpec = { ...matmulSpec, file: 'shaders/matmul_subgroup.wgsl', source: subgroupSource, entry: 'matmul_sg' };
+/** matmul.wgsl with the subgroup kernel appended behind the `enable` directive it needs (first in a module). */
+const subgroupSource = `enable subgroups;\n${source}\n${subgroupPart}`;
+export const matmulSubgroupSpec: KernelSpec = {
+  ...matmulSpec, file: 'shaders/matmul.wgsl + shaders/matmul_subgroup.wgsl', source: subgroupSource, entry: 'matmul_sg',
+};
 export const matmulTnSpec: KernelSpec = { ...matmulSpec, entry: 'matmul_tn' };
 
 export interface MatmulDims {
@@ -59,7 +63,7 @@ function bench(gpu: Gpu, d: MatmulDims, variant: string): { steps: Step[]; destr
  */
 export const matmulTunable: Tunable<MatmulDims> = {
   name: 'matmul',
-  source: source + subgroupSource,
+  source: subgroupSource,
   variants: [
     { id: 'rows1-wg16', note: 'M = 1: one row x 64 columns per workgroup of 16' },
     { id: 'rows2-wg16', note: 'M <= 2: 2 rows x 64 columns per workgroup of 16' },
